@@ -1,0 +1,137 @@
+/**
+ * Headless mode: serves the built renderer over HTTP on 127.0.0.1 and carries the IPC
+ * contract over a WebSocket at /ipc. The socket requires the random token printed in
+ * the URL (compared in constant time) and a loopback Host header, so neither another
+ * local user's browser tab nor a DNS-rebinding page can drive the agents.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { createReadStream, existsSync, statSync } from 'node:fs'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { extname, join, normalize, resolve, sep } from 'node:path'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { wsClientFrameSchema, type WsServerFrame } from '../../shared/ipc'
+import type { Host } from './host'
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.json': 'application/json',
+  '.woff2': 'font/woff2',
+  '.ico': 'image/x-icon',
+}
+
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+export interface HeadlessOptions {
+  host: Host
+  staticDir: string
+  port?: number
+  bindHost?: string
+  token?: string
+  log?: (level: 'info' | 'warn' | 'error', msg: string) => void
+}
+
+export interface HeadlessServer {
+  url: string
+  port: number
+  token: string
+  close(): Promise<void>
+}
+
+function tokenMatches(given: string | null, expected: string): boolean {
+  if (!given) return false
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+function loopbackHost(req: IncomingMessage): boolean {
+  const host = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
+  return host === '127.0.0.1' || host === 'localhost' || host === '::1'
+}
+
+export async function startHeadless(opts: HeadlessOptions): Promise<HeadlessServer> {
+  const token = opts.token ?? randomBytes(24).toString('base64url')
+  const root = resolve(opts.staticDir)
+  const log = opts.log ?? (() => undefined)
+  if (!existsSync(join(root, 'index.html'))) {
+    throw new Error(`the renderer is not built (${join(root, 'index.html')} is missing): run npm run build`)
+  }
+
+  const server: Server = createServer((req, res) => {
+    if (!loopbackHost(req)) {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden host')
+      return
+    }
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    let path = decodeURIComponent(url.pathname)
+    if (path === '/' || path === '') path = '/index.html'
+    const file = normalize(join(root, path))
+    if (!file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
+      return
+    }
+    res.writeHead(200, {
+      'content-type': MIME[extname(file)] ?? 'application/octet-stream',
+      'content-security-policy': CSP,
+      'x-content-type-options': 'nosniff',
+      'cache-control': 'no-store',
+    })
+    createReadStream(file).pipe(res)
+  })
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 2 << 20 })
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    if (url.pathname !== '/ipc' || !loopbackHost(req) || !tokenMatches(url.searchParams.get('token'), token)) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n')
+      return
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => attach(ws))
+  })
+
+  function attach(ws: WebSocket): void {
+    const send = (frame: WsServerFrame) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame))
+    }
+    const off = opts.host.onEvent((event, payload) => send({ kind: 'event', event, payload }))
+    ws.on('close', off)
+    ws.on('message', async (data, isBinary) => {
+      if (isBinary) return
+      let raw: unknown
+      try {
+        raw = JSON.parse(data.toString())
+      } catch {
+        log('warn', 'headless client sent a frame that is not JSON; dropped')
+        return
+      }
+      const frame = wsClientFrameSchema.safeParse(raw)
+      if (!frame.success) {
+        log('warn', 'headless client sent a malformed frame; dropped')
+        return
+      }
+      const outcome = await opts.host.invoke(frame.data.command, frame.data.request)
+      send({ kind: 'result', id: frame.data.id, outcome })
+    })
+  }
+
+  await new Promise<void>((res, rej) => {
+    server.once('error', rej)
+    server.listen(opts.port ?? 0, opts.bindHost ?? '127.0.0.1', () => res())
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : 0
+  return {
+    url: `http://127.0.0.1:${port}/?token=${token}`,
+    port,
+    token,
+    async close() {
+      for (const c of wss.clients) c.close(1001, 'server shutting down')
+      wss.close()
+      await new Promise<void>((r) => server.close(() => r()))
+    },
+  }
+}

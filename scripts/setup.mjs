@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// One step before `npm start` / `npm test` / `npm run bench`: install dependencies when
+// node_modules is missing or older than the lockfile, build when the build is stale,
+// and (for tests) make sure a Chromium is there. Each step says what it does.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { findChromium } from './chromium.mjs'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const mode = process.argv[2] ?? 'app'
+const say = (msg) => process.stderr.write(`[setup] ${msg}\n`)
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+
+function run(cmd, args, extraEnv = {}) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...extraEnv } })
+  if (r.status !== 0) {
+    say(`${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`)
+    process.exit(r.status ?? 1)
+  }
+}
+
+function mtime(path) {
+  try {
+    return statSync(path).mtimeMs
+  } catch {
+    return 0
+  }
+}
+
+function newestIn(dir) {
+  let newest = 0
+  if (!existsSync(dir)) return 0
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue
+    const p = join(dir, entry.name)
+    newest = Math.max(newest, entry.isDirectory() ? newestIn(p) : mtime(p))
+  }
+  return newest
+}
+
+// 1. Dependencies. node-gyp must build node-pty and better-sqlite3 against local headers
+//    (it cannot download them here), so point it at the system's Node headers when present.
+const installed = join(root, 'node_modules', '.package-lock.json')
+if (!existsSync(installed) || mtime(join(root, 'package-lock.json')) > mtime(installed)) {
+  say('installing dependencies (npm ci; builds node-pty and better-sqlite3 from source)…')
+  const env = existsSync('/usr/include/node/node.h') ? { npm_config_nodedir: '/usr' } : {}
+  run(npm, ['ci', '--no-audit', '--no-fund'], env)
+}
+
+// 2. Build (main, preload, renderer) when any source is newer than the output.
+const built = join(root, 'out', 'renderer', 'index.html')
+const sources = Math.max(
+  newestIn(join(root, 'renderer')),
+  newestIn(join(root, 'electron', 'main')),
+  newestIn(join(root, 'electron', 'preload')),
+  newestIn(join(root, 'shared')),
+  mtime(join(root, 'electron.vite.config.ts')),
+)
+if (!existsSync(built) || sources > Math.min(mtime(built), mtime(join(root, 'out', 'main', 'index.js')))) {
+  say('building the app (electron-vite build)…')
+  run(process.execPath, [join(root, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'])
+}
+
+// 3. Chromium for the browser tests.
+if (mode === 'test' && !findChromium()) {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+  if (isRoot && existsSync('/usr/bin/apt-get')) {
+    say("installing Debian's chromium for the browser tests (apt-get install chromium)…")
+    run('apt-get', ['update', '-qq'])
+    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], { DEBIAN_FRONTEND: 'noninteractive' })
+  }
+  if (!findChromium()) {
+    say('no Chromium found for the browser tests.')
+    say('Install one (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM_PATH=/path/to/chromium, then run npm test again.')
+    process.exit(1)
+  }
+}
+try {
+  execFileSync(process.execPath, ['-e', "require('node-pty'); require('better-sqlite3')"], { cwd: root, stdio: 'ignore' })
+} catch {
+  say('native modules do not load; rebuilding node-pty and better-sqlite3…')
+  run(npm, ['rebuild', 'node-pty', 'better-sqlite3'], existsSync('/usr/include/node/node.h') ? { npm_config_nodedir: '/usr' } : {})
+}
