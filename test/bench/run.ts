@@ -1,0 +1,158 @@
+/**
+ * `npm run bench`: send→typed and send→ack latency through our real engine and broker
+ * into a `cat` agent, one message at a time, next to the floor on this machine (a bare
+ * loopback WebSocket round trip plus a PTY write and its echo). Prints a table and
+ * writes JSON to bench-results/.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { mkdtempSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
+import * as pty from 'node-pty'
+import WebSocket, { WebSocketServer } from 'ws'
+import { Broker, type BrokerEvent } from '../../electron/broker'
+import { EngineApi } from '../../electron/broker/engine-api'
+import { startEngine } from '../../electron/engine'
+import { summarize, table } from './stats'
+
+const COUNT = Number(process.env.BENCH_COUNT ?? 200)
+const tmp = (p: string) => mkdtempSync(join(tmpdir(), `relay-bench-${p}-`))
+
+async function floorWsRoundTrip(n: number): Promise<number[]> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+  await new Promise((r) => wss.once('listening', r))
+  wss.on('connection', (s) => s.on('message', (d) => s.send(d)))
+  const port = (wss.address() as { port: number }).port
+  const ws = new WebSocket(`ws://127.0.0.1:${port}`)
+  await new Promise((r) => ws.once('open', r))
+  const out: number[] = []
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now()
+    await new Promise<void>((r) => {
+      ws.once('message', () => r())
+      ws.send(JSON.stringify({ i, text: 'x'.repeat(100) }))
+    })
+    out.push(performance.now() - t0)
+  }
+  ws.close()
+  wss.close()
+  return out
+}
+
+async function floorPtyEcho(n: number): Promise<number[]> {
+  const p = pty.spawn('cat', [], { cols: 200, rows: 30, cwd: '/tmp', env: process.env as Record<string, string> })
+  let buf = ''
+  let waiter: (() => void) | undefined
+  let needle = ''
+  p.onData((d) => {
+    buf += d
+    if (waiter && buf.includes(needle)) waiter()
+  })
+  const out: number[] = []
+  for (let i = 0; i < n; i++) {
+    needle = `floor-${i}-end`
+    buf = ''
+    const t0 = performance.now()
+    await new Promise<void>((r) => {
+      waiter = r
+      p.write(`${needle}\r`)
+    })
+    out.push(performance.now() - t0)
+  }
+  p.kill()
+  return out
+}
+
+async function relayRun(n: number) {
+  const engine = await startEngine({ port: 0, dataDir: tmp('engine') })
+  const api = new EngineApi({ baseUrl: engine.url })
+  const ws = await api.createWorkspace('bench')
+  const stateDir = tmp('node')
+  const broker = new Broker({
+    baseUrl: engine.url,
+    workspaceKey: ws.api_key,
+    workspaceId: ws.workspace_id,
+    stateDir,
+    nodeName: 'bench-node',
+    cwd: () => stateDir,
+    env: { ...process.env, RELAY_NODE_TOKEN: '' },
+  })
+  const typedAt = new Map<string, number>()
+  const ackedAt = new Map<string, number>()
+  const waiters = new Map<string, () => void>()
+  broker.on((e: BrokerEvent) => {
+    if (e.type !== 'delivery') return
+    if (e.step.state === 'typed') typedAt.set(e.step.msgId, performance.now())
+    if (e.step.state === 'acked') {
+      ackedAt.set(e.step.msgId, performance.now())
+      waiters.get(e.step.msgId)?.()
+    }
+  })
+  await broker.start()
+  while (broker.state.state !== 'connected') await new Promise((r) => setTimeout(r, 5))
+  await broker.spawn({ name: 'cat-agent', command: 'cat', cwd: '/tmp' })
+  const sender = await api.ensureAgent(ws.api_key, 'bench-sender')
+
+  const sendToTyped: number[] = []
+  const sendToAck: number[] = []
+  const t0 = performance.now()
+  for (let i = 0; i < n; i++) {
+    const start = performance.now()
+    let id = ''
+    const acked = new Promise<void>((r) => {
+      // the deliver may race the POST's response: resolve on whichever learns the id first
+      const check = setInterval(() => {
+        if (id && ackedAt.has(id)) {
+          clearInterval(check)
+          r()
+        }
+      }, 1)
+    })
+    const sent = await api.sendDm(sender.token, { to: 'cat-agent', text: `bench message ${i}` })
+    id = sent.message.id
+    await acked
+    sendToTyped.push((typedAt.get(id) as number) - start)
+    sendToAck.push((ackedAt.get(id) as number) - start)
+  }
+  const totalMs = performance.now() - t0
+  await broker.stop()
+  await engine.close()
+  return { sendToTyped, sendToAck, totalMs }
+}
+
+async function main() {
+  const floorWs = await floorWsRoundTrip(COUNT)
+  const floorPty = await floorPtyEcho(COUNT)
+  const relay = await relayRun(COUNT)
+  const wsS = summarize(floorWs)
+  const ptyS = summarize(floorPty)
+  const floorP50 = Math.round((wsS.p50 + ptyS.p50) * 100) / 100
+  const typed = summarize(relay.sendToTyped)
+  const ack = summarize(relay.sendToAck)
+  const rate = Math.round((COUNT / relay.totalMs) * 1000 * 10) / 10
+  const rows = [
+    { measure: 'floor: loopback WS round trip', ...wsS, 'x floor': '' },
+    { measure: 'floor: PTY write + echo (cat)', ...ptyS, 'x floor': '' },
+    { measure: 'relay: send → typed in PTY', ...typed, 'x floor': (typed.p50 / floorP50).toFixed(1) },
+    { measure: 'relay: send → ack (engine)', ...ack, 'x floor': (ack.p50 / floorP50).toFixed(1) },
+  ]
+  const result = {
+    at: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    messages: COUNT,
+    unit: 'ms',
+    floor: { wsRoundTrip: wsS, ptyEcho: ptyS, p50Sum: floorP50 },
+    relay: { sendToTyped: typed, sendToAck: ack, messagesPerSecond: rate, totalMs: Math.round(relay.totalMs) },
+  }
+  const dir = resolve(__dirname, '../../bench-results')
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'skeleton.json'), JSON.stringify(result, null, 2))
+  process.stdout.write(`\n${COUNT} DMs, one at a time, into a cat agent (ms)\n\n${table(rows)}\n\n`)
+  process.stdout.write(`sequential throughput: ${rate} messages/s  ·  written to bench-results/skeleton.json\n`)
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack}\n`)
+  process.exit(1)
+})
