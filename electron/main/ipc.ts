@@ -1,0 +1,88 @@
+/**
+ * The Electron transport of the IPC contract. The renderer is untrusted: every call is
+ * checked for who sent it, which command it names and what it carries, and every
+ * failure comes back as `{ ok: false, error }` — a throw would reach the renderer as an
+ * opaque "Error invoking remote method" and lose the message.
+ */
+import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron'
+import { isCommandName, parseRequest, type CommandName, type CommandOutcome, type EventName } from '../../shared/ipc/contract'
+import { EVENT_CHANNEL, INVOKE_CHANNEL } from '../preload/api'
+import type { Host } from '../host'
+
+// One definition of the channel names for both sides of the bridge.
+export { EVENT_CHANNEL, INVOKE_CHANNEL } from '../preload/api'
+
+export interface IpcDeps {
+  ipcMain: Pick<IpcMain, 'handle' | 'removeHandler'>
+  host: Pick<Host, 'invoke' | 'onEvent'>
+  /** Every window whose renderer should receive host events. */
+  windows: () => Array<{ webContents: Pick<WebContents, 'send' | 'isDestroyed'>; isDestroyed(): boolean }>
+  /** True when a frame URL is our own renderer (see renderer-location.ts). */
+  isAppUrl: (url: string) => boolean
+  log?: (message: string, detail?: unknown) => void
+}
+
+type Outcome = CommandOutcome<CommandName>
+
+const fail = (code: string, message: string): Outcome => ({ ok: false, error: { code, message } })
+
+/** Registers the invoke handler and event forwarding; returns a function undoing both. */
+export function registerIpc(deps: IpcDeps): () => void {
+  const log = deps.log ?? (() => undefined)
+
+  deps.ipcMain.handle(INVOKE_CHANNEL, async (event: IpcMainInvokeEvent, command: unknown, request: unknown) => {
+    const denied = checkSender(event, deps.isAppUrl)
+    if (denied) {
+      log('ipc: refused a call from a foreign frame', { command, url: denied })
+      return fail('forbidden', 'This window is not allowed to talk to Relay.')
+    }
+    if (!isCommandName(command)) {
+      log('ipc: refused an unknown command', { command })
+      return fail('unknown_command', `Unknown command: ${describe(command)}`)
+    }
+    const parsed = parseRequest(command, request)
+    if (!parsed.ok) return parsed
+    try {
+      return await deps.host.invoke(command, parsed.value)
+    } catch (error) {
+      // The host returns errors as values; a throw is a bug, so keep the detail in the log.
+      log(`ipc: ${command} threw`, error)
+      return fail('internal', `${command} failed: ${error instanceof Error ? error.message : String(error)}`)
+    }
+  })
+
+  const unsubscribe = deps.host.onEvent((name: EventName, payload: unknown) => {
+    for (const win of deps.windows()) {
+      if (win.isDestroyed() || win.webContents.isDestroyed()) continue
+      try {
+        win.webContents.send(EVENT_CHANNEL, name, payload)
+      } catch (error) {
+        // A window mid-teardown can throw; the others must still get the event.
+        log(`ipc: dropped ${name} event for a closing window`, error)
+      }
+    }
+  })
+
+  return () => {
+    unsubscribe()
+    deps.ipcMain.removeHandler(INVOKE_CHANNEL)
+  }
+}
+
+/** Returns the offending URL when the sender is not our renderer's top frame, else null. */
+function checkSender(event: IpcMainInvokeEvent, isAppUrl: (url: string) => boolean): string | null {
+  try {
+    const frame = event.senderFrame
+    if (!frame) return '(frame gone)'
+    // Subframes never need the host; only the top-level renderer document does.
+    if (frame.parent) return frame.url
+    return isAppUrl(frame.url) ? null : frame.url
+  } catch {
+    // Reading a frame that navigated or was disposed mid-call throws; treat it as foreign.
+    return '(frame disposed)'
+  }
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value.slice(0, 80)) : typeof value
+}

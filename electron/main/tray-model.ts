@@ -1,0 +1,104 @@
+/**
+ * What the tray shows, as pure functions of the host's status and agents, so every
+ * rule (icon state, tooltip, menu) is testable without Electron.
+ */
+import type { MenuItemConstructorOptions } from 'electron'
+import type { AgentInfo, NodeStatus } from '../../shared/ipc/contract'
+
+export type TrayState = 'idle' | 'working' | 'attention' | 'disconnected'
+
+/** An agent that stopped on its own with a failure, and the user hasn't dealt with it yet. */
+export function needsAttention(agent: AgentInfo): boolean {
+  return agent.status === 'failed' || (agent.status === 'exited' && agent.exitCode != null && agent.exitCode !== 0)
+}
+
+export function isLive(agent: AgentInfo): boolean {
+  return agent.status === 'running' || agent.status === 'starting'
+}
+
+/**
+ * Most urgent first: without a connection no message reaches any agent, so that
+ * outranks a failed agent; a failure outranks routine work.
+ */
+export function trayState(status: NodeStatus, agents: readonly AgentInfo[]): TrayState {
+  if (status.state !== 'connected') return 'disconnected'
+  if (agents.some(needsAttention)) return 'attention'
+  if (agents.some(isLive)) return 'working'
+  return 'idle'
+}
+
+export function trayTooltip(status: NodeStatus, agents: readonly AgentInfo[]): string {
+  const live = agents.filter(isLive).length
+  const failed = agents.filter(needsAttention).length
+  const parts = [`Relay: ${status.nodeName} ${status.state}`, `${live} running`]
+  if (failed > 0) parts.push(`${failed} need${failed === 1 ? 's' : ''} attention`)
+  return parts.join(' · ')
+}
+
+/** The file names in build/tray for a state. macOS gets a template image when all is well. */
+export function trayIconFile(state: TrayState, platform: NodeJS.Platform): string {
+  // A template image follows the menu bar's light/dark look but has no colour, so on
+  // macOS it is used only for idle; the other states must stand out.
+  if (platform === 'darwin' && state === 'idle') return 'trayTemplate.png'
+  return `tray-${state}.png`
+}
+
+export interface TrayActions {
+  reconnect(): void
+  openTerminal(agentName: string): void
+  stopAgent(agentName: string): void
+  spawnAgent(): void
+  openWindow(): void
+  quit(): void
+}
+
+const STATE_WORDS: Record<NodeStatus['state'], string> = {
+  starting: 'starting',
+  connecting: 'connecting…',
+  connected: 'connected',
+  reconnecting: 'reconnecting…',
+  disconnected: 'disconnected',
+}
+
+/**
+ * Every action lives in the menu, because Linux AppIndicator trays may never deliver
+ * the click event that other platforms use to open the window.
+ */
+export function buildTrayMenuTemplate(
+  status: NodeStatus,
+  agents: readonly AgentInfo[],
+  actions: TrayActions,
+): MenuItemConstructorOptions[] {
+  const live = agents.filter(isLive)
+  const failed = agents.filter(needsAttention).length
+  const items: MenuItemConstructorOptions[] = [
+    { id: 'node-status', label: `Node ${status.nodeName}: ${STATE_WORDS[status.state]}`, enabled: false },
+    { id: 'engine-url', label: `Engine: ${status.engineUrl}${status.embeddedEngine ? ' (built-in)' : ''}`, enabled: false },
+  ]
+  if (status.reason && status.state !== 'connected') items.push({ id: 'node-reason', label: status.reason, enabled: false })
+  items.push({ id: 'reconnect', label: 'Reconnect', click: () => actions.reconnect() }, { type: 'separator' })
+
+  items.push({ id: 'agents-count', label: agentsLine(live.length, failed), enabled: false })
+  for (const agent of live) {
+    items.push({
+      id: `agent:${agent.name}`,
+      label: agent.status === 'starting' ? `${agent.name} (starting)` : agent.name,
+      submenu: [
+        { id: `agent:${agent.name}:open`, label: 'Open terminal', click: () => actions.openTerminal(agent.name) },
+        { id: `agent:${agent.name}:stop`, label: 'Stop', click: () => actions.stopAgent(agent.name) },
+      ],
+    })
+  }
+  items.push(
+    { id: 'spawn', label: 'Spawn agent…', click: () => actions.spawnAgent() },
+    { type: 'separator' },
+    { id: 'open-window', label: 'Open window', click: () => actions.openWindow() },
+    { id: 'quit', label: 'Quit and stop agents', click: () => actions.quit() },
+  )
+  return items
+}
+
+function agentsLine(live: number, failed: number): string {
+  const running = live === 1 ? '1 agent running' : `${live} agents running`
+  return failed > 0 ? `${running}, ${failed} need attention` : running
+}

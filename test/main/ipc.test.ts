@@ -1,0 +1,140 @@
+import { describe, expect, it, vi } from 'vitest'
+import type { CommandName, CommandOutcome, EventName } from '../../shared/ipc/contract'
+import { EVENT_CHANNEL, INVOKE_CHANNEL, registerIpc } from '../../electron/main/ipc'
+import { rendererLocation } from '../../electron/main/renderer-location'
+
+// ipc.ts only imports Electron types; fail loudly if that ever changes without a mock.
+vi.mock('electron', () => {
+  throw new Error('ipc.ts must not need the electron runtime')
+})
+
+const APP_URL = 'file:///app/out/renderer/index.html'
+const { isAppUrl } = rendererLocation({ indexFile: '/app/out/renderer/index.html' })
+
+type Handler = (event: unknown, ...args: unknown[]) => Promise<CommandOutcome<CommandName>>
+
+function setup() {
+  const handlers = new Map<string, Handler>()
+  const ipcMain = {
+    handle: vi.fn((channel: string, handler: Handler) => void handlers.set(channel, handler)),
+    removeHandler: vi.fn((channel: string) => void handlers.delete(channel)),
+  }
+  let emit: (event: EventName, payload: unknown) => void = () => undefined
+  const unsubscribe = vi.fn()
+  const host = {
+    invoke: vi.fn(async (): Promise<CommandOutcome<CommandName>> => ({ ok: true, result: { ok: true } })),
+    onEvent: vi.fn((listener: typeof emit) => {
+      emit = listener
+      return unsubscribe
+    }),
+  }
+  const win = (destroyed = false) => ({
+    isDestroyed: () => destroyed,
+    webContents: { send: vi.fn(), isDestroyed: () => false },
+  })
+  const windows = [win(), win(), win(true)]
+  const log = vi.fn()
+  const dispose = registerIpc({ ipcMain: ipcMain as never, host, windows: () => windows, isAppUrl, log })
+  const call = (command: unknown, request: unknown, frame: unknown = { url: APP_URL, parent: null }) =>
+    handlers.get(INVOKE_CHANNEL)!({ senderFrame: frame }, command, request)
+  return { ipcMain, handlers, host, windows, emit: (e: EventName, p: unknown) => emit(e, p), unsubscribe, dispose, call, log }
+}
+
+describe('relay:invoke', () => {
+  it('passes a valid request through to the host, parsed', async () => {
+    const t = setup()
+    t.host.invoke.mockResolvedValueOnce({ ok: true, result: { ok: true } })
+    const outcome = await t.call('agents.spawn', { name: ' alice ', command: 'claude' })
+    expect(outcome).toEqual({ ok: true, result: { ok: true } })
+    // Parsed by the contract: name trimmed, args defaulted.
+    expect(t.host.invoke).toHaveBeenCalledWith('agents.spawn', { name: 'alice', command: 'claude', args: [] })
+  })
+
+  it('rejects an unknown command without calling the host', async () => {
+    const t = setup()
+    const outcome = await t.call('fs.readFile', { path: '/etc/passwd' })
+    expect(outcome).toEqual({ ok: false, error: { code: 'unknown_command', message: expect.stringContaining('fs.readFile') } })
+    expect(await t.call(42, {})).toMatchObject({ ok: false, error: { code: 'unknown_command' } })
+    expect(t.host.invoke).not.toHaveBeenCalled()
+  })
+
+  it('rejects an invalid request with a readable message', async () => {
+    const t = setup()
+    const outcome = await t.call('agents.spawn', { name: '', command: 'claude' })
+    expect(outcome).toEqual({ ok: false, error: { code: 'invalid_request', message: 'name: name is required' } })
+    expect(await t.call('agents.stop', { name: 'a', extra: true })).toMatchObject({ ok: false, error: { code: 'invalid_request' } })
+    expect(t.host.invoke).not.toHaveBeenCalled()
+  })
+
+  it('refuses foreign sender frames', async () => {
+    const t = setup()
+    const foreign = [
+      { url: 'https://evil.example/', parent: null },
+      { url: 'file:///tmp/evil.html', parent: null },
+      { url: APP_URL, parent: { url: APP_URL } }, // a subframe
+      null,
+    ]
+    for (const frame of foreign) {
+      expect(await t.call('node.status', {}, frame)).toMatchObject({ ok: false, error: { code: 'forbidden' } })
+    }
+    const disposed = {
+      get url(): string {
+        throw new Error('Render frame was disposed')
+      },
+      parent: null,
+    }
+    expect(await t.call('node.status', {}, disposed)).toMatchObject({ ok: false, error: { code: 'forbidden' } })
+    expect(t.host.invoke).not.toHaveBeenCalled()
+  })
+
+  it('accepts the dev server origin in dev', async () => {
+    const handlers = new Map<string, Handler>()
+    const host = { invoke: vi.fn(async () => ({ ok: true as const, result: { ok: true } })), onEvent: () => () => undefined }
+    registerIpc({
+      ipcMain: { handle: (c: string, h: Handler) => void handlers.set(c, h), removeHandler: () => undefined } as never,
+      host: host as never,
+      windows: () => [],
+      isAppUrl: rendererLocation({ devServerUrl: 'http://localhost:5173', indexFile: '/x' }).isAppUrl,
+    })
+    const call = (url: string) => handlers.get(INVOKE_CHANNEL)!({ senderFrame: { url, parent: null } }, 'node.reconnect', {})
+    expect(await call('http://localhost:5173/src/main.tsx')).toMatchObject({ ok: true })
+    expect(await call('http://localhost:5174/')).toMatchObject({ ok: false, error: { code: 'forbidden' } })
+  })
+
+  it('turns a host throw into an internal error value', async () => {
+    const t = setup()
+    t.host.invoke.mockRejectedValueOnce(new Error('database is locked'))
+    expect(await t.call('node.status', {})).toEqual({
+      ok: false,
+      error: { code: 'internal', message: 'node.status failed: database is locked' },
+    })
+    expect(t.log).toHaveBeenCalled()
+  })
+})
+
+describe('relay:event', () => {
+  it('forwards host events to every live window', () => {
+    const t = setup()
+    t.emit('agent.removed', { name: 'alice' })
+    expect(t.windows[0].webContents.send).toHaveBeenCalledWith(EVENT_CHANNEL, 'agent.removed', { name: 'alice' })
+    expect(t.windows[1].webContents.send).toHaveBeenCalledWith(EVENT_CHANNEL, 'agent.removed', { name: 'alice' })
+    expect(t.windows[2].webContents.send).not.toHaveBeenCalled()
+  })
+
+  it('keeps delivering when one window throws', () => {
+    const t = setup()
+    t.windows[0].webContents.send.mockImplementationOnce(() => {
+      throw new Error('Object has been destroyed')
+    })
+    t.emit('terminal.output', { name: 'a', data: 'x' })
+    expect(t.windows[1].webContents.send).toHaveBeenCalledTimes(1)
+  })
+
+  it('unregisters both directions on dispose', () => {
+    const t = setup()
+    t.dispose()
+    expect(t.unsubscribe).toHaveBeenCalled()
+    expect(t.ipcMain.removeHandler).toHaveBeenCalledWith(INVOKE_CHANNEL)
+    expect(t.handlers.size).toBe(0)
+  })
+})
