@@ -1,0 +1,67 @@
+/**
+ * `tsx electron/engine/cli.ts --port N --data-dir DIR [--host ADDR]`
+ * Prints the bound URL alone on one stdout line once listening (callers parse
+ * it); logs go to stderr. Exit 2 on bad arguments; SIGTERM/SIGINT shut down cleanly.
+ */
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { startEngine } from './index'
+
+const USAGE = 'usage: engine --port <0-65535> --data-dir <dir> [--host <addr>]'
+
+function usageError(msg: string): never {
+  process.stderr.write(`engine: ${msg}\n${USAGE}\n`)
+  process.exit(2)
+}
+
+function parse(argv: string[]): { port: number; dataDir: string; host?: string } {
+  let values: { port?: string; 'data-dir'?: string; host?: string; help?: boolean }
+  try {
+    ;({ values } = parseArgs({
+      args: argv,
+      options: { port: { type: 'string' }, 'data-dir': { type: 'string' }, host: { type: 'string' }, help: { type: 'boolean' } },
+      strict: true,
+      allowPositionals: false,
+    }))
+  } catch (err) {
+    usageError(err instanceof Error ? err.message : String(err))
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`)
+    process.exit(0)
+  }
+  if (values.port === undefined) usageError('--port is required')
+  const port = Number(values.port)
+  if (!/^\d+$/.test(values.port) || port > 65535) usageError(`--port must be an integer 0-65535, got "${values.port}"`)
+  const dataDir = values['data-dir']
+  if (!dataDir) usageError('--data-dir is required')
+  return { port, dataDir: resolve(dataDir), host: values.host }
+}
+
+async function main(): Promise<void> {
+  const args = parse(process.argv.slice(2))
+  const engine = await startEngine({
+    ...args,
+    log: (level, msg, extra) => process.stderr.write(`${JSON.stringify({ level, msg, ...extra })}\n`),
+  })
+  process.stdout.write(`${engine.url}\n`)
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    engine.close(`engine_shutdown:${signal}`).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`engine: shutdown failed: ${String(err)}\n`)
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`engine: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,43 @@
+/**
+ * Identifiers and secrets. IDs are `prefix + random` so they are unguessable and
+ * sortable-enough for humans; tokens are only ever persisted as SHA-256 hashes so a
+ * leaked database file does not leak credentials.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+
+export function newId(prefix: string): string {
+  return prefix + randomBytes(12).toString('hex')
+}
+
+export type TokenKind = 'workspace' | 'agent' | 'node'
+
+export const TOKEN_PREFIX: Record<TokenKind, string> = {
+  workspace: 'rk_live_',
+  agent: 'at_live_',
+  node: 'nt_live_',
+}
+
+export function newToken(kind: TokenKind): string {
+  return TOKEN_PREFIX[kind] + randomBytes(24).toString('base64url')
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex')
+}
+
+export function tokenKind(token: string): TokenKind | undefined {
+  for (const kind of Object.keys(TOKEN_PREFIX) as TokenKind[]) {
+    if (token.startsWith(TOKEN_PREFIX[kind])) return kind
+  }
+  return undefined
+}
+
+/** Delivery ids are derived, so re-inserting the same (message, recipient) is idempotent. */
+export function deliveryId(messageId: string, agentId: string): string {
+  return `del_${messageId}_${agentId}`
+}
+
+/** A node enrolled without an id gets a stable one derived from its workspace + name. */
+export function deriveNodeId(workspaceId: string, name: string): string {
+  return 'node_' + createHash('sha256').update(`${workspaceId}\0${name}`).digest('hex').slice(0, 32)
+}

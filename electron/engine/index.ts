@@ -1,0 +1,99 @@
+/**
+ * Relay engine (relaycast-compatible), pure Node: REST on Hono + the node control
+ * socket on `ws`, state in SQLite. No Electron import, so it runs under plain
+ * Node, tsx and vitest alike.
+ */
+import { createAdaptorServer } from '@hono/node-server'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { EngineContext, Logger } from './context'
+import { buildApp } from './http/app'
+import { DeliveryRouter } from './mailbox/router'
+import { attachNodeSocket } from './node/socket'
+import { openSqliteStore } from './store/sqlite'
+
+export interface EngineOptions {
+  /** 0 = pick a free port. */
+  port?: number
+  /** Default 127.0.0.1: the engine holds workspace secrets, keep it local unless asked. */
+  host?: string
+  dataDir: string
+  now?: () => number
+  mailboxTtlMs?: number
+  maxInFlightPerAgent?: number
+  redriveIntervalMs?: number
+  log?: Logger
+}
+
+export interface RunningEngine {
+  /** http://HOST:PORT with the real bound port. */
+  url: string
+  port: number
+  close(reason?: string): Promise<void>
+}
+
+export const DEFAULT_MAILBOX_TTL_MS = 60 * 60 * 1000
+export const DEFAULT_MAX_IN_FLIGHT = 1000
+export const DEFAULT_REDRIVE_INTERVAL_MS = 5000
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err)
+    server.once('error', onError)
+    server.listen(port, host, () => {
+      server.off('error', onError)
+      resolve(server.address() as AddressInfo)
+    })
+  })
+}
+
+export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
+  const log: Logger = opts.log ?? (() => undefined)
+  const now = opts.now ?? Date.now
+  const host = opts.host ?? '127.0.0.1'
+  const store = openSqliteStore(opts.dataDir)
+  // No socket survives a restart, so no node may look online from a previous run.
+  store.nodes.resetAllOffline()
+  const router = new DeliveryRouter(store, now, log)
+  const ctx: EngineContext = {
+    store,
+    router,
+    log,
+    config: {
+      now,
+      mailboxTtlMs: opts.mailboxTtlMs ?? DEFAULT_MAILBOX_TTL_MS,
+      maxInFlightPerAgent: opts.maxInFlightPerAgent ?? DEFAULT_MAX_IN_FLIGHT,
+    },
+  }
+  const app = buildApp(ctx)
+  const server = createAdaptorServer({ fetch: app.fetch, hostname: host }) as Server
+  const nodeSockets = attachNodeSocket(server, ctx)
+
+  let address: AddressInfo
+  try {
+    address = await listen(server, opts.port ?? 0, host)
+  } catch (err) {
+    store.close()
+    throw err
+  }
+  router.start(opts.redriveIntervalMs ?? DEFAULT_REDRIVE_INTERVAL_MS)
+  const urlHost = host.includes(':') ? `[${host}]` : host
+  const url = `http://${urlHost === '0.0.0.0' ? '127.0.0.1' : urlHost}:${address.port}`
+  log('info', 'engine listening', { url, data_dir: opts.dataDir })
+
+  let closing: Promise<void> | undefined
+  const close = (reason = 'engine_shutdown'): Promise<void> => {
+    closing ??= (async () => {
+      router.stop()
+      const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+      await nodeSockets.close(reason)
+      server.closeAllConnections()
+      await httpClosed
+      store.close()
+      log('info', 'engine stopped', { reason })
+    })()
+    return closing
+  }
+
+  return { url, port: address.port, close }
+}

@@ -1,0 +1,208 @@
+/**
+ * Node control frame handlers (broker → engine). Each call runs on the node's
+ * promise chain. Errors with a code become `error` frames; the socket stays open.
+ */
+import {
+  DELIVERY_CURSOR_CAPABILITY, decodeNodeFrame,
+  type AgentDeregisterFrame, type AgentRegisterFrame, type Capability, type DeliveryAckFrame,
+  type InventorySyncFrame, type NodeHeartbeatFrame, type NodeRegisterFrame,
+} from '../../../shared/wire'
+import type { EngineContext } from '../context'
+import { hashToken, newId, newToken } from '../ids'
+import type { AgentRow, NodeCapability } from '../store/types'
+import { isNodeLive, nodeView } from '../views'
+import type { NodeConnection } from './connection'
+
+export class FrameError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message)
+  }
+}
+
+/** `spawn:codex` → `spawn`; the cursor flag and bare names are capacity flags. */
+export function capabilityKind(name: string): string {
+  const i = name.indexOf(':')
+  return i > 0 && name.slice(0, i) !== 'relay' ? name.slice(0, i) : 'capacity'
+}
+
+const toCaps = (caps: Capability[]): NodeCapability[] => caps.map((c) => ({ name: c.name, kind: c.kind ?? capabilityKind(c.name) }))
+
+/** Best effort: the id of a frame we could not decode, so the error can be correlated. */
+function salvageId(text: string): string | undefined {
+  try {
+    const raw: unknown = JSON.parse(text)
+    if (raw && typeof raw === 'object' && 'id' in raw && typeof raw.id === 'string' && raw.id) return raw.id
+  } catch { /* not JSON */ }
+  return undefined
+}
+
+const mintId = (): string => newId('req_')
+
+async function sendError(conn: NodeConnection, id: string | undefined, code: string, message: string): Promise<void> {
+  await conn.send({ type: 'error', v: 1, id: id ?? mintId(), ok: false, code, message })
+}
+
+async function reply(conn: NodeConnection, id: string | undefined, data: unknown): Promise<boolean> {
+  return conn.send({ type: 'reply', v: 1, id: id ?? mintId(), ok: true, data })
+}
+
+export async function handleFrame(ctx: EngineContext, conn: NodeConnection, text: string): Promise<void> {
+  const decoded = decodeNodeFrame(text)
+  if (!decoded.ok) {
+    ctx.log('warn', 'invalid node frame', { node_id: conn.nodeId, reason: decoded.reason })
+    await sendError(conn, salvageId(text), 'invalid_message', decoded.reason)
+    return
+  }
+  const frame = decoded.frame
+  const id = 'id' in frame ? frame.id : undefined
+  try {
+    switch (frame.type) {
+      case 'node.register': return await onNodeRegister(ctx, conn, frame)
+      case 'node.heartbeat': return onHeartbeat(ctx, conn, frame)
+      case 'node.deregister':
+        conn.registered = false
+        conn.readyAgents.clear()
+        ctx.store.nodes.setOffline(conn.nodeId)
+        return
+      case 'agent.register': return await onAgentRegister(ctx, conn, frame)
+      case 'agent.deregister': return onAgentDeregister(ctx, conn, frame)
+      case 'delivery.ack': return onAck(ctx, conn, frame)
+      case 'inventory.sync': return await onInventory(ctx, conn, frame)
+      case 'action.result':
+        // Placement/invocations are a later issue: accept and log.
+        ctx.log('info', 'action.result received', { node_id: conn.nodeId, invocation_id: frame.invocation_id })
+        return
+    }
+  } catch (err) {
+    if (err instanceof FrameError) return sendError(conn, id, err.code, err.message)
+    ctx.log('error', 'node frame failed', { node_id: conn.nodeId, type: frame.type, error: String(err) })
+    return sendError(conn, id, 'node_control_failed', 'internal error handling frame')
+  }
+}
+
+async function onNodeRegister(ctx: EngineContext, conn: NodeConnection, f: NodeRegisterFrame): Promise<void> {
+  const { store } = ctx
+  // Identity comes from the token, never from the frame.
+  if (f.node_id !== conn.nodeId) throw new FrameError('node_id_mismatch', `node_id ${f.node_id} does not match the token's node`)
+  const node = store.nodes.get(conn.nodeId)
+  if (!node) throw new FrameError('node_not_found', 'node was deleted')
+  const clash = store.nodes.byName(conn.workspaceId, f.name)
+  if (clash && clash.id !== node.id) throw new FrameError('node_name_conflict', `Node name "${f.name}" is already enrolled`)
+  const now = ctx.config.now()
+  const caps = toCaps(f.capabilities)
+  store.nodes.markRegistered(node.id, {
+    name: f.name, version: f.version, machineId: f.machine_id ?? null, capabilities: caps, tags: f.tags, maxAgents: f.max_agents, at: now,
+  })
+  conn.registered = true
+  conn.cursorAware = caps.some((c) => c.name === DELIVERY_CURSOR_CAPABILITY)
+  const fresh = store.nodes.get(node.id) ?? node
+  const data = { ...nodeView(fresh, now), accepted_capabilities: caps.map((c) => ({ name: c.name, kind: c.kind, accepted: true })) }
+  if (!(await reply(conn, f.id, data))) return
+  ctx.log('info', 'node registered', { node_id: node.id, name: f.name, cursor_aware: conn.cursorAware })
+  // Legacy brokers get their whole backlog now; cursor-aware ones per agent.register.
+  if (!conn.cursorAware) {
+    for (const agent of store.agents.listOnNode(node.id)) await ctx.router.pump(conn, agent.id, true)
+  }
+}
+
+function onHeartbeat(ctx: EngineContext, conn: NodeConnection, f: NodeHeartbeatFrame): void {
+  ctx.store.nodes.heartbeat(conn.nodeId, {
+    at: ctx.config.now(), // server-stamped; the broker never sends a time
+    load: f.load === undefined ? undefined : Math.min(1, Math.max(0, f.load)),
+    activeAgents: f.active_agents,
+    handlersLive: f.handlers_live,
+    capabilities: f.capabilities && toCaps(f.capabilities),
+    maxAgents: f.max_agents,
+    version: f.version,
+  })
+}
+
+/** Another live node currently hosts this agent. */
+function activeElsewhere(ctx: EngineContext, agent: AgentRow, nodeId: string): boolean {
+  if (agent.status !== 'active' || !agent.nodeId || agent.nodeId === nodeId) return false
+  const other = ctx.store.nodes.get(agent.nodeId)
+  return !!other && isNodeLive(other, ctx.config.now())
+}
+
+async function onAgentRegister(ctx: EngineContext, conn: NodeConnection, f: AgentRegisterFrame): Promise<void> {
+  const { store } = ctx
+  const now = ctx.config.now()
+  const token = newToken('agent')
+  let agent = store.agents.byName(conn.workspaceId, f.name)
+  if (!agent) {
+    agent = {
+      id: newId('agt_'), workspaceId: conn.workspaceId, name: f.name, type: 'agent', status: 'active', metadata: {},
+      nodeId: conn.nodeId, deliverySeq: 0, deliveryAckSeq: 0, createdAt: now,
+    }
+    store.agents.insert(agent, hashToken(token))
+  } else {
+    // Upsert semantics (older engine): a restarted broker resumes its agents by name.
+    if (activeElsewhere(ctx, agent, conn.nodeId)) {
+      throw new FrameError('agent_location_conflict', `agent "${f.name}" is active on another node`)
+    }
+    store.agents.assume(agent.id, conn.nodeId, hashToken(token))
+    agent = store.agents.get(agent.id) ?? agent
+  }
+  const general = store.channels.byName(conn.workspaceId, 'general')
+  if (general) store.channels.join(general.id, agent.id, now)
+  // The broker rejects any extra key; delivery_ack_seq only for cursor-aware nodes.
+  const data: Record<string, unknown> = { agent_id: agent.id, token, name: agent.name }
+  if (conn.cursorAware) data.delivery_ack_seq = agent.deliveryAckSeq
+  if (!(await reply(conn, f.id, data))) return
+  // Reply first, then mail: ws ordering guarantees the broker knows the agent.
+  conn.readyAgents.add(agent.id)
+  await ctx.router.pump(conn, agent.id, true)
+}
+
+function onAgentDeregister(ctx: EngineContext, conn: NodeConnection, f: AgentDeregisterFrame): void {
+  const agent = ctx.store.agents.get(f.agent_id)
+  // A node may only release agents it hosts.
+  if (!agent || agent.workspaceId !== conn.workspaceId || agent.nodeId !== conn.nodeId) return
+  ctx.store.agents.bind(agent.id, null, 'offline')
+  conn.readyAgents.delete(agent.id)
+}
+
+function onAck(ctx: EngineContext, conn: NodeConnection, f: DeliveryAckFrame): void {
+  const agent = ctx.store.agents.byName(conn.workspaceId, f.agent)
+  if (!agent || agent.nodeId !== conn.nodeId) {
+    ctx.log('warn', 'ack for an agent not hosted by this node ignored', { node_id: conn.nodeId, agent: f.agent })
+    return
+  }
+  ctx.store.mail.ackUpTo(agent.id, f.up_to_seq, ctx.config.now())
+}
+
+async function onInventory(ctx: EngineContext, conn: NodeConnection, f: InventorySyncFrame): Promise<void> {
+  const { store } = ctx
+  // Validate everything first so a bad entry rejects the whole frame with nothing changed.
+  const known: AgentRow[] = []
+  for (const entry of f.agents) {
+    const agent = store.agents.byName(conn.workspaceId, entry.name)
+    if (!agent) continue
+    if (agent.id !== entry.agent_id) throw new FrameError('agent_identity_mismatch', `agent "${entry.name}" has a different id`)
+    if (activeElsewhere(ctx, agent, conn.nodeId)) throw new FrameError('agent_location_conflict', `agent "${entry.name}" is active on another node`)
+    known.push(agent)
+  }
+  const listed = new Set(known.map((a) => a.id))
+  const movedHere = new Set<string>()
+  for (const agent of known) {
+    if (agent.nodeId !== conn.nodeId) movedHere.add(agent.id)
+    store.agents.bind(agent.id, conn.nodeId, 'active')
+  }
+  // Missing from the snapshot → offline. The binding is kept on purpose: v5 brokers
+  // list only sidecar-spawned agents, and dropping the binding would cut mail to the rest.
+  for (const agent of store.agents.listOnNode(conn.nodeId)) {
+    if (!listed.has(agent.id) && agent.status === 'active') store.agents.setStatus(agent.id, 'offline')
+  }
+  const data = {
+    rebound_agents: known.map((a) => ({ agent_id: a.id, name: a.name })),
+    open_invocations: [],
+    completed_invocations: [],
+    rescheduled_invocations: [],
+  }
+  if (!(await reply(conn, undefined, data))) return
+  for (const agent of known) {
+    const wasReady = conn.readyAgents.has(agent.id)
+    if (conn.cursorAware) conn.readyAgents.add(agent.id)
+    await ctx.router.pump(conn, agent.id, movedHere.has(agent.id) || (conn.cursorAware && !wasReady))
+  }
+}

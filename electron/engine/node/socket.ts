@@ -1,0 +1,92 @@
+/**
+ * `GET /v1/node/ws` upgrade handling. Auth happens before the upgrade so a bad
+ * token gets a plain HTTP 401 (the broker re-mints its token on 401).
+ */
+import type { IncomingMessage, Server } from 'node:http'
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { MAX_BODY_BYTES, type EngineContext } from '../context'
+import { bearerToken, resolveToken } from '../http/auth'
+import { errorBody } from '../http/envelope'
+import type { NodeRow } from '../store/types'
+import { NodeConnection } from './connection'
+import { handleFrame } from './handlers'
+
+export const NODE_WS_PATH = '/v1/node/ws'
+
+function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify(errorBody(code, message))
+  socket.write(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+      'Content-Type: application/json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  )
+  socket.destroy()
+}
+
+export interface NodeSocketServer {
+  /** Closes every node socket with `reason` and stops accepting upgrades. */
+  close(reason: string): Promise<void>
+}
+
+export function attachNodeSocket(server: Server, ctx: EngineContext): NodeSocketServer {
+  // maxPayload: ws closes the socket (1009) on an oversized frame instead of buffering it.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_BODY_BYTES })
+  let closing = false
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy())
+    if (closing) return rejectUpgrade(socket, 503, 'shutting_down', 'engine is shutting down')
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    if (url.pathname !== NODE_WS_PATH) return rejectUpgrade(socket, 404, 'not_found', 'no websocket at this path')
+    const token = bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined
+    if (!token) return rejectUpgrade(socket, 401, 'unauthorized', 'missing node token')
+    const principal = resolveToken(ctx.store, token)
+    if (!principal || principal.kind !== 'node') return rejectUpgrade(socket, 401, 'invalid_token', 'node token is not valid')
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, principal.node))
+  }
+
+  const onConnection = (ws: WebSocket, node: NodeRow): void => {
+    const conn = new NodeConnection(node.id, node.workspaceId, ws, ctx.log)
+    const superseded = ctx.router.attach(conn)
+    superseded?.close('superseded')
+    ctx.log('info', 'node socket connected', { node_id: node.id, conn_id: conn.connId })
+    ws.on('message', (data, isBinary) => {
+      // Binary frames are not part of the wire; they fall through to invalid_message.
+      const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
+      const text = isBinary ? '' : buf.toString('utf8')
+      void conn.serialize(() => handleFrame(ctx, conn, text))
+    })
+    ws.on('close', (code, reason) => {
+      // Only the node's current socket takes it offline; a superseded one just goes away.
+      if (ctx.router.detach(conn)) ctx.store.nodes.setOffline(node.id)
+      ctx.log('info', 'node socket closed', { node_id: node.id, code, reason: reason.toString() })
+    })
+    ws.on('error', (err) => ctx.log('warn', 'node socket error', { node_id: node.id, error: String(err) }))
+  }
+
+  server.on('upgrade', onUpgrade)
+
+  return {
+    async close(reason: string): Promise<void> {
+      closing = true
+      server.off('upgrade', onUpgrade)
+      await Promise.all(
+        [...wss.clients].map(
+          (ws) =>
+            new Promise<void>((resolve) => {
+              if (ws.readyState === ws.CLOSED) return resolve()
+              // Don't let a silent peer hold shutdown hostage.
+              const t = setTimeout(() => ws.terminate(), 1000)
+              ws.once('close', () => { clearTimeout(t); resolve() })
+              ws.close(1001, reason.slice(0, 120))
+            }),
+        ),
+      )
+      await new Promise<void>((resolve) => wss.close(() => resolve()))
+    },
+  }
+}

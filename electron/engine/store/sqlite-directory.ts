@@ -1,0 +1,284 @@
+/**
+ * SQLite repositories for the "directory" tables: workspaces, nodes, agents,
+ * channels. Mail (messages + deliveries) lives in sqlite-mail.ts.
+ */
+import type { Database } from 'better-sqlite3'
+import type {
+  AgentRow, AgentStore, ChannelRow, ChannelStore, NewNode, NodeCapability, NodeEnrolPatch,
+  NodeHeartbeatPatch, NodeRegisterPatch, NodeRow, NodeStore, WorkspaceRow, WorkspaceStore,
+} from './types'
+
+type Raw = Record<string, unknown>
+
+const str = (v: unknown): string => String(v)
+const optStr = (v: unknown): string | null => (v === null || v === undefined ? null : String(v))
+const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v))
+
+function json<T>(v: unknown, fallback: T): T {
+  try {
+    return typeof v === 'string' ? (JSON.parse(v) as T) : fallback
+  } catch {
+    return fallback
+  }
+}
+
+function toWorkspace(r: Raw): WorkspaceRow {
+  return { id: str(r.id), name: str(r.name), createdAt: Number(r.created_at) }
+}
+
+export function toNode(r: Raw): NodeRow {
+  return {
+    id: str(r.id),
+    workspaceId: str(r.workspace_id),
+    name: str(r.name),
+    kind: str(r.kind),
+    role: str(r.role),
+    version: str(r.version),
+    machineId: optStr(r.machine_id),
+    capabilities: json<NodeCapability[]>(r.capabilities, []),
+    tags: json<string[]>(r.tags, []),
+    maxAgents: Number(r.max_agents),
+    deliveryAdapter: optStr(r.delivery_adapter),
+    status: r.status === 'online' ? 'online' : 'offline',
+    handlersLive: Number(r.handlers_live) === 1,
+    load: optNum(r.load),
+    activeAgents: Number(r.active_agents),
+    lastHeartbeatAt: optNum(r.last_heartbeat_at),
+    createdAt: Number(r.created_at),
+  }
+}
+
+export function toAgent(r: Raw): AgentRow {
+  const type = r.type === 'human' || r.type === 'system' ? r.type : 'agent'
+  return {
+    id: str(r.id),
+    workspaceId: str(r.workspace_id),
+    name: str(r.name),
+    type,
+    status: r.status === 'active' ? 'active' : 'offline',
+    metadata: json<Record<string, unknown>>(r.metadata, {}),
+    nodeId: optStr(r.node_id),
+    deliverySeq: Number(r.delivery_seq),
+    deliveryAckSeq: Number(r.delivery_ack_seq),
+    createdAt: Number(r.created_at),
+  }
+}
+
+function toChannel(r: Raw): ChannelRow {
+  return { id: str(r.id), workspaceId: str(r.workspace_id), name: str(r.name), topic: optStr(r.topic), createdAt: Number(r.created_at) }
+}
+
+export class SqliteWorkspaces implements WorkspaceStore {
+  constructor(private readonly db: Database) {}
+
+  create(ws: WorkspaceRow, keyHash: string, general: ChannelRow): void {
+    this.db.transaction(() => {
+      this.db.prepare('INSERT INTO workspaces (id, name, key_hash, created_at) VALUES (?, ?, ?, ?)').run(ws.id, ws.name, keyHash, ws.createdAt)
+      this.db
+        .prepare('INSERT INTO channels (id, workspace_id, name, topic, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(general.id, general.workspaceId, general.name, general.topic, general.createdAt)
+    })()
+  }
+
+  get(id: string): WorkspaceRow | undefined {
+    const r = this.db.prepare('SELECT * FROM workspaces WHERE id = ?').get(id) as Raw | undefined
+    return r && toWorkspace(r)
+  }
+
+  byKeyHash(keyHash: string): WorkspaceRow | undefined {
+    const r = this.db.prepare('SELECT * FROM workspaces WHERE key_hash = ?').get(keyHash) as Raw | undefined
+    return r && toWorkspace(r)
+  }
+}
+
+export class SqliteNodes implements NodeStore {
+  constructor(private readonly db: Database) {}
+
+  private one(sql: string, ...args: unknown[]): NodeRow | undefined {
+    const r = this.db.prepare(sql).get(...args) as Raw | undefined
+    return r && toNode(r)
+  }
+
+  get(id: string) { return this.one('SELECT * FROM nodes WHERE id = ?', id) }
+  byName(workspaceId: string, name: string) { return this.one('SELECT * FROM nodes WHERE workspace_id = ? AND name = ?', workspaceId, name) }
+  byMachineId(workspaceId: string, machineId: string) {
+    return this.one("SELECT * FROM nodes WHERE workspace_id = ? AND machine_id = ? AND role = 'broker' ORDER BY created_at LIMIT 1", workspaceId, machineId)
+  }
+  byTokenHash(tokenHash: string) { return this.one('SELECT * FROM nodes WHERE token_hash = ?', tokenHash) }
+
+  list(workspaceId: string): NodeRow[] {
+    return (this.db.prepare('SELECT * FROM nodes WHERE workspace_id = ? ORDER BY name').all(workspaceId) as Raw[]).map(toNode)
+  }
+
+  insert(n: NewNode): void {
+    this.db
+      .prepare(
+        `INSERT INTO nodes (id, workspace_id, name, kind, role, version, machine_id, capabilities, tags, max_agents,
+          delivery_adapter, status, handlers_live, load, active_agents, last_heartbeat_at, token_hash, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'offline', 0, NULL, 0, NULL, ?, ?)`,
+      )
+      .run(n.id, n.workspaceId, n.name, n.kind, n.role, n.version, n.machineId, JSON.stringify(n.capabilities),
+        JSON.stringify(n.tags), n.maxAgents, n.deliveryAdapter, n.tokenHash, n.createdAt)
+  }
+
+  reenrol(id: string, p: NodeEnrolPatch): void {
+    this.db
+      .prepare(
+        `UPDATE nodes SET name = ?, kind = ?, role = ?, version = ?, machine_id = ?, capabilities = ?, tags = ?,
+          max_agents = ?, delivery_adapter = ?, token_hash = ?, status = 'offline', handlers_live = 0 WHERE id = ?`,
+      )
+      .run(p.name, p.kind, p.role, p.version, p.machineId, JSON.stringify(p.capabilities), JSON.stringify(p.tags),
+        p.maxAgents, p.deliveryAdapter, p.tokenHash, id)
+  }
+
+  markRegistered(id: string, p: NodeRegisterPatch): void {
+    this.db
+      .prepare(
+        `UPDATE nodes SET name = ?, version = ?, machine_id = COALESCE(?, machine_id), capabilities = ?, tags = ?,
+          max_agents = ?, status = 'online', last_heartbeat_at = ? WHERE id = ?`,
+      )
+      .run(p.name, p.version, p.machineId, JSON.stringify(p.capabilities), JSON.stringify(p.tags), p.maxAgents, p.at, id)
+  }
+
+  heartbeat(id: string, p: NodeHeartbeatPatch): void {
+    this.db
+      .prepare(
+        `UPDATE nodes SET last_heartbeat_at = ?, load = COALESCE(?, load), active_agents = ?, handlers_live = ?,
+          capabilities = COALESCE(?, capabilities), max_agents = COALESCE(?, max_agents), version = COALESCE(?, version)
+         WHERE id = ?`,
+      )
+      .run(p.at, p.load ?? null, p.activeAgents, p.handlersLive ? 1 : 0,
+        p.capabilities ? JSON.stringify(p.capabilities) : null, p.maxAgents ?? null, p.version ?? null, id)
+  }
+
+  setOffline(id: string): void {
+    this.db.prepare("UPDATE nodes SET status = 'offline' WHERE id = ?").run(id)
+  }
+
+  setHandlersLive(id: string, live: boolean): void {
+    this.db.prepare('UPDATE nodes SET handlers_live = ? WHERE id = ?').run(live ? 1 : 0, id)
+  }
+
+  resetAllOffline(): void {
+    this.db.prepare("UPDATE nodes SET status = 'offline', handlers_live = 0").run()
+  }
+
+  delete(id: string): void {
+    this.db.transaction(() => {
+      this.db.prepare("UPDATE agents SET node_id = NULL, status = 'offline' WHERE node_id = ?").run(id)
+      this.db.prepare('DELETE FROM nodes WHERE id = ?').run(id)
+    })()
+  }
+}
+
+export class SqliteAgents implements AgentStore {
+  constructor(private readonly db: Database) {}
+
+  private one(sql: string, ...args: unknown[]): AgentRow | undefined {
+    const r = this.db.prepare(sql).get(...args) as Raw | undefined
+    return r && toAgent(r)
+  }
+
+  get(id: string) { return this.one('SELECT * FROM agents WHERE id = ?', id) }
+  byName(workspaceId: string, name: string) { return this.one('SELECT * FROM agents WHERE workspace_id = ? AND name = ?', workspaceId, name) }
+  byTokenHash(tokenHash: string) { return this.one('SELECT * FROM agents WHERE token_hash = ?', tokenHash) }
+
+  list(workspaceId: string): AgentRow[] {
+    return (this.db.prepare('SELECT * FROM agents WHERE workspace_id = ? ORDER BY name').all(workspaceId) as Raw[]).map(toAgent)
+  }
+
+  listOnNode(nodeId: string): AgentRow[] {
+    return (this.db.prepare('SELECT * FROM agents WHERE node_id = ? ORDER BY name').all(nodeId) as Raw[]).map(toAgent)
+  }
+
+  insert(a: AgentRow, tokenHash: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO agents (id, workspace_id, name, type, status, metadata, token_hash, node_id, delivery_seq, delivery_ack_seq, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(a.id, a.workspaceId, a.name, a.type, a.status, JSON.stringify(a.metadata), tokenHash, a.nodeId,
+        a.deliverySeq, a.deliveryAckSeq, a.createdAt)
+  }
+
+  setToken(id: string, tokenHash: string): void {
+    this.db.prepare('UPDATE agents SET token_hash = ? WHERE id = ?').run(tokenHash, id)
+  }
+
+  assume(id: string, nodeId: string, tokenHash: string): void {
+    this.db.prepare("UPDATE agents SET token_hash = ?, node_id = ?, status = 'active' WHERE id = ?").run(tokenHash, nodeId, id)
+  }
+
+  bind(id: string, nodeId: string | null, status: AgentRow['status']): void {
+    this.db.prepare('UPDATE agents SET node_id = ?, status = ? WHERE id = ?').run(nodeId, status, id)
+  }
+
+  setStatus(id: string, status: AgentRow['status']): void {
+    this.db.prepare('UPDATE agents SET status = ? WHERE id = ?').run(status, id)
+  }
+
+  pendingCount(id: string, now: number): number {
+    const r = this.db
+      .prepare(
+        `SELECT COUNT(*) AS n FROM deliveries d JOIN agents a ON a.id = d.agent_id
+         WHERE d.agent_id = ? AND d.status IN ('queued', 'delivered') AND d.seq > a.delivery_ack_seq AND d.expires_at > ?`,
+      )
+      .get(id, now) as { n: number }
+    return r.n
+  }
+}
+
+export class SqliteChannels implements ChannelStore {
+  constructor(private readonly db: Database) {}
+
+  get(id: string): ChannelRow | undefined {
+    const r = this.db.prepare('SELECT * FROM channels WHERE id = ?').get(id) as Raw | undefined
+    return r && toChannel(r)
+  }
+
+  byName(workspaceId: string, name: string): ChannelRow | undefined {
+    const r = this.db.prepare('SELECT * FROM channels WHERE workspace_id = ? AND name = ?').get(workspaceId, name) as Raw | undefined
+    return r && toChannel(r)
+  }
+
+  list(workspaceId: string): Array<ChannelRow & { memberCount: number }> {
+    const rows = this.db
+      .prepare(
+        `SELECT c.*, (SELECT COUNT(*) FROM channel_members m WHERE m.channel_id = c.id) AS member_count
+         FROM channels c WHERE c.workspace_id = ? ORDER BY c.name`,
+      )
+      .all(workspaceId) as Raw[]
+    return rows.map((r) => ({ ...toChannel(r), memberCount: Number(r.member_count) }))
+  }
+
+  insert(ch: ChannelRow): void {
+    this.db
+      .prepare('INSERT INTO channels (id, workspace_id, name, topic, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(ch.id, ch.workspaceId, ch.name, ch.topic, ch.createdAt)
+  }
+
+  join(channelId: string, agentId: string, at: number): boolean {
+    const r = this.db
+      .prepare('INSERT INTO channel_members (channel_id, agent_id, joined_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
+      .run(channelId, agentId, at)
+    return r.changes > 0
+  }
+
+  leave(channelId: string, agentId: string): boolean {
+    return this.db.prepare('DELETE FROM channel_members WHERE channel_id = ? AND agent_id = ?').run(channelId, agentId).changes > 0
+  }
+
+  members(channelId: string): Array<{ agent: AgentRow; joinedAt: number }> {
+    const rows = this.db
+      .prepare(
+        `SELECT a.*, m.joined_at AS member_joined_at FROM channel_members m JOIN agents a ON a.id = m.agent_id
+         WHERE m.channel_id = ? ORDER BY a.name`,
+      )
+      .all(channelId) as Raw[]
+    return rows.map((r) => ({ agent: toAgent(r), joinedAt: Number(r.member_joined_at) }))
+  }
+
+  isMember(channelId: string, agentId: string): boolean {
+    return this.db.prepare('SELECT 1 FROM channel_members WHERE channel_id = ? AND agent_id = ?').get(channelId, agentId) !== undefined
+  }
+}
