@@ -113,7 +113,8 @@ export class AgentRuntime {
     })
   }
 
-  private flush(): void {
+  /** Emit batched output now (before a snapshot, so the snapshot never precedes its own bytes). */
+  flush(): void {
     if (this.batchTimer) clearTimeout(this.batchTimer)
     this.batchTimer = undefined
     if (!this.batch) return

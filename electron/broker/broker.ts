@@ -392,6 +392,9 @@ export class Broker {
   scrollback(name: string): string {
     const entry = this.agents.get(name)
     if (!entry) throw new BrokerError('agent_not_found', `no agent named "${name}"`)
+    // Bytes in the scrollback must already have gone out as output events, or a
+    // terminal opened now would show them twice (snapshot, then the late event).
+    entry.runtime?.flush()
     return entry.runtime?.scrollback.text() ?? ''
   }
 

@@ -1,0 +1,110 @@
+/**
+ * Pure bookkeeping for the feed: messages keyed by id, ordered by the time of their first
+ * step, capped so a long-running window does not grow without bound.
+ */
+import type { FeedMessage } from '../../../shared/ipc'
+
+export interface FeedState {
+  byId: Record<string, FeedMessage>
+  /** Ids, oldest first. */
+  order: string[]
+  /** The sort key each id was inserted with; kept so later updates never reorder a message. */
+  sortKey: Record<string, number>
+}
+
+export const emptyFeed: FeedState = { byId: {}, order: [], sortKey: {} }
+
+export function mergeMessages(state: FeedState, incoming: FeedMessage[], cap: number, now: number): FeedState {
+  if (incoming.length === 0) return state
+  const byId = { ...state.byId }
+  const sortKey = { ...state.sortKey }
+  let order = state.order
+  let orderCopied = false
+  for (const message of incoming) {
+    const existing = byId[message.id]
+    const merged = existing ? mergeCopy(existing, message) : message
+    if (merged === existing) continue
+    byId[message.id] = merged
+    // Checked on updates too: when the recipient is on this node, delivery steps under the
+    // engine id can arrive before the re-keyed copy that carries the `sending` step.
+    const placeholder = findPlaceholder(byId, order, merged)
+    if ((placeholder !== undefined || !existing) && !orderCopied) {
+      order = order.slice()
+      orderCopied = true
+    }
+    if (placeholder !== undefined) {
+      order.splice(order.indexOf(placeholder), 1)
+      delete byId[placeholder]
+      delete sortKey[placeholder]
+    }
+    if (existing) continue
+    const key = message.steps[0]?.at ?? now
+    sortKey[message.id] = key
+    order.splice(upperBound(order, sortKey, key), 0, message.id)
+  }
+  if (order.length > cap) {
+    const evicted = order.slice(0, order.length - cap)
+    order = order.slice(order.length - cap)
+    for (const id of evicted) {
+      delete byId[id]
+      delete sortKey[id]
+    }
+  }
+  return { byId, order, sortKey }
+}
+
+const FINAL_STATES = new Set(['failed', 'expired'])
+
+/**
+ * Steps only ever get appended, so a copy with fewer steps is older (e.g. the
+ * `messages.send` result arriving after a newer `message.changed` event) and is ignored.
+ * Except a failure: the host reports a failed send without its steps, and it must show;
+ * the timeline seen so far is kept with it.
+ */
+function mergeCopy(existing: FeedMessage, incoming: FeedMessage): FeedMessage {
+  if (incoming.steps.length >= existing.steps.length) return incoming
+  if (FINAL_STATES.has(incoming.state)) return { ...incoming, steps: existing.steps }
+  return existing
+}
+
+/** How far back to look for a placeholder; a send resolves within a few messages. */
+const PLACEHOLDER_WINDOW = 50
+
+/**
+ * A message the user sends first appears under a local id in state `sending`; once the
+ * engine accepts it, the host re-keys it to the engine id and the contract has no event
+ * retiring the local id. The re-keyed message keeps the local one's first step, so a
+ * `sending` outgoing message with the same first step, route and text is that placeholder.
+ */
+function findPlaceholder(byId: Record<string, FeedMessage>, order: string[], message: FeedMessage): string | undefined {
+  const first = message.steps[0]
+  if (message.direction !== 'out' || !first || first.state !== 'sending') return undefined
+  for (let i = order.length - 1; i >= Math.max(0, order.length - PLACEHOLDER_WINDOW); i--) {
+    const candidate = byId[order[i]]
+    if (
+      candidate.id !== message.id &&
+      candidate.state === 'sending' &&
+      candidate.direction === 'out' &&
+      candidate.steps[0]?.state === 'sending' &&
+      candidate.steps[0].at === first.at &&
+      candidate.from === message.from &&
+      candidate.to === message.to &&
+      candidate.text === message.text
+    ) {
+      return candidate.id
+    }
+  }
+  return undefined
+}
+
+/** First index whose key is greater than `key`, so equal keys keep arrival order. */
+function upperBound(order: string[], sortKey: Record<string, number>, key: number): number {
+  let lo = 0
+  let hi = order.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (sortKey[order[mid]] <= key) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}

@@ -1,0 +1,6 @@
+export { useNodeStore, type HostLink } from './node'
+export { useAgentsStore, sortAgents } from './agents'
+export { useFeedStore, FEED_CAP } from './feed'
+export { useUiStore } from './ui'
+export { parseEvent, type AppEvent } from './events'
+export { connectStores, fetchState, applyEvent, type TerminalSink } from './sync'

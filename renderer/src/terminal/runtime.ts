@@ -1,0 +1,137 @@
+/**
+ * One agent's xterm, created outside React so switching tabs or re-rendering never
+ * re-creates it (repeated `open()` leaks listeners). React only lends it a host element.
+ *
+ * Scrollback: on first open, and after a reconnect, the runtime fetches `terminal.snapshot`.
+ * Output events that arrive while that request is in flight are dropped, not queued: the
+ * transport is ordered, so they were sent before the snapshot reply and the snapshot
+ * already holds them. This relies on the host's snapshot being exactly the bytes it has
+ * emitted as `terminal.output` so far.
+ */
+import { FitAddon } from '@xterm/addon-fit'
+import { Terminal } from '@xterm/xterm'
+import { errorMessage, type Bridge } from '../bridge'
+import { terminalOptions } from './theme'
+
+const RESIZE_DEBOUNCE_MS = 100
+
+export class TerminalRuntime {
+  private readonly term = new Terminal(terminalOptions)
+  private readonly fit = new FitAddon()
+  private loading = false
+  private generation = 0
+  private attachToken: symbol | null = null
+  private observer: ResizeObserver | null = null
+  private resizeTimer: ReturnType<typeof setTimeout> | null = null
+  private lastSize = { cols: 0, rows: 0 }
+  private warnedWrite = false
+  private disposed = false
+
+  constructor(
+    readonly name: string,
+    private readonly bridge: Bridge,
+    /** Called when a snapshot load starts, so staged output for this agent is dropped. */
+    private readonly onLoadStart: () => void,
+  ) {
+    this.term.loadAddon(this.fit)
+    this.term.onData((data) => this.sendInput(data))
+  }
+
+  /** True once scrollback is in place and live output may be appended. */
+  get live(): boolean {
+    return !this.loading && !this.disposed && this.term.element !== undefined
+  }
+
+  attach(host: HTMLElement): () => void {
+    const firstOpen = this.term.element === undefined
+    if (firstOpen) this.term.open(host)
+    else if (this.term.element && this.term.element.parentElement !== host) host.appendChild(this.term.element)
+
+    const token = Symbol(this.name)
+    this.attachToken = token
+    this.observer?.disconnect()
+    this.observer = new ResizeObserver(() => this.scheduleFit())
+    this.observer.observe(host)
+
+    if (firstOpen) void this.loadSnapshot()
+    this.term.focus()
+    // React may mount the next host before cleaning up the previous one; only the
+    // latest attach may tear down.
+    return () => {
+      if (this.attachToken !== token) return
+      this.attachToken = null
+      this.observer?.disconnect()
+      this.observer = null
+    }
+  }
+
+  write(data: string): void {
+    if (!this.disposed) this.term.write(data)
+  }
+
+  async loadSnapshot(): Promise<void> {
+    if (this.disposed || this.term.element === undefined) return
+    const generation = ++this.generation
+    this.loading = true
+    this.onLoadStart()
+    // (Re)send the size first, so the PTY matches this view (a resize may have been lost
+    // while the host was away) and what follows the snapshot is drawn for this width.
+    this.lastSize = { cols: 0, rows: 0 }
+    this.fitNow()
+    try {
+      const { data } = await this.bridge.invoke('terminal.snapshot', { name: this.name })
+      if (generation !== this.generation || this.disposed) return
+      this.term.reset()
+      this.term.write(data)
+    } catch (error) {
+      if (generation !== this.generation || this.disposed) return
+      this.term.write(`\r\n\x1b[33m[relay] could not load scrollback: ${errorMessage(error)}\x1b[0m\r\n`)
+    } finally {
+      if (generation === this.generation) this.loading = false
+    }
+  }
+
+  dispose(): void {
+    this.disposed = true
+    this.observer?.disconnect()
+    if (this.resizeTimer) clearTimeout(this.resizeTimer)
+    this.term.dispose()
+  }
+
+  private sendInput(data: string): void {
+    this.bridge.invoke('terminal.write', { name: this.name, data }).catch((error: unknown) => {
+      // One warning per agent: a stopped agent would otherwise log on every keystroke.
+      if (this.warnedWrite) return
+      this.warnedWrite = true
+      console.warn(`[terminal] input to ${this.name} was not delivered: ${errorMessage(error)}`)
+    })
+  }
+
+  /** Debounced so a window drag sends one resize, not dozens (each one is a SIGWINCH redraw). */
+  private scheduleFit(): void {
+    if (this.resizeTimer) clearTimeout(this.resizeTimer)
+    this.resizeTimer = setTimeout(() => {
+      this.resizeTimer = null
+      this.fitNow()
+    }, RESIZE_DEBOUNCE_MS)
+  }
+
+  private fitNow(): void {
+    if (this.disposed) return
+    const element = this.term.element?.parentElement
+    // A hidden tab measures 0×0; fitting then would shrink the PTY to nothing.
+    if (!element || element.clientWidth === 0 || element.clientHeight === 0) return
+    const dims = this.fit.proposeDimensions()
+    if (!dims || !Number.isFinite(dims.cols) || !Number.isFinite(dims.rows)) return
+    this.fit.fit()
+    const cols = Math.min(1000, Math.max(2, this.term.cols))
+    const rows = Math.min(1000, Math.max(1, this.term.rows))
+    if (cols === this.lastSize.cols && rows === this.lastSize.rows) return
+    this.lastSize = { cols, rows }
+    this.bridge.invoke('terminal.resize', { name: this.name, cols, rows }).catch((error: unknown) => {
+      // Forget the size so the next fit retries it.
+      if (this.lastSize.cols === cols && this.lastSize.rows === rows) this.lastSize = { cols: 0, rows: 0 }
+      console.warn(`[terminal] resize of ${this.name} failed: ${errorMessage(error)}`)
+    })
+  }
+}
