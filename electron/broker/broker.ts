@@ -3,11 +3,28 @@
  * token, the node socket, the delivery book, and one PTY runtime + injector per agent.
  * It emits typed events for every state change and never touches UI.
  */
+import { randomUUID } from 'node:crypto'
 import { existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { homedir } from 'node:os'
-import { DELIVERY_CURSOR_CAPABILITY, type Capability, type DeliverFrame, type InventoryAgent } from '../../shared/wire'
+import {
+  DELIVERY_CURSOR_CAPABILITY,
+  type ActionInvokeFrame,
+  type Capability,
+  type DeliverFrame,
+  type InventoryAgent,
+} from '../../shared/wire'
 import { AgentRuntime, resolveCommand, type AgentExit } from './agent-runtime'
+import {
+  ActionBook,
+  ActionError,
+  handlerCapability,
+  resolveReleaseInput,
+  resolveSpawnInput,
+  type ActionHandler,
+  type ActionOutcome,
+} from './actions'
+import { CursorStore } from './cursor-store'
 import { DeliveryBook } from './delivery-book'
 import { classifyPayload, extractFields, payloadType } from './delivery-payload'
 import { EngineApi } from './engine-api'
@@ -20,8 +37,17 @@ import {
   type NodeIdentity,
   type TokenScope,
 } from './identity'
-import { cliName, formatInjection, profileFor, ReminderPolicy } from './injection-format'
-import { Injector, type InjectorOptions } from './injector'
+import { cliName, formatInjection, profileFor, ReminderPolicy, sanitizeForTerminal, type InjectionProfile } from './injection-format'
+import {
+  AGENT_READINESS,
+  ghostSuggestionVisible,
+  InjectionCancelled,
+  Injector,
+  type AutoEnterOptions,
+  type InjectorOptions,
+  type Readiness,
+  type Verification,
+} from './injector'
 import { NodeClient, nodeControlWsUrl, type ConnectionState, type NodeClientOptions } from './node-client'
 
 export const BROKER_VERSION = 'relay-desktop/0.1.0'
@@ -41,6 +67,12 @@ export interface AgentSnapshot {
   error?: string
   startedAt: number
   pendingInjections: number
+  /** Whether the program is ready for typed input (§5.2); injections wait until it is. */
+  ready?: boolean
+  /** The engine invocation that spawned it (action.invoke), if any. */
+  invocationId?: string
+  sessionRef?: string
+  updatedAt?: number
 }
 
 export type DeliveryStepState = 'received' | 'queued' | 'typed' | 'verified' | 'acked' | 'failed'
@@ -55,12 +87,31 @@ export interface DeliveryStep {
   state: DeliveryStepState
   at: number
   detail?: string
+  /** typed: exactly what went into the PTY (after sanitising), and the keys around it. */
+  injected?: string
+  preKeys?: string
+  /** verified: how (echo seen, or the timeout fallback, §5.5). */
+  verification?: Verification
+  mode?: 'wait' | 'steer'
+}
+
+export type ActionState = 'received' | 'completed' | 'failed' | 'replayed'
+
+export interface ActionStep {
+  invocationId: string
+  action: string
+  state: ActionState
+  at: number
+  output?: unknown
+  error?: string
 }
 
 export type BrokerEvent =
-  | { type: 'node.state'; state: ConnectionState; detail?: string }
+  | { type: 'node.state'; state: ConnectionState; detail?: string; at?: number }
   | { type: 'node.heartbeat'; at: number }
-  | { type: 'agent.state'; agent: AgentSnapshot }
+  | { type: 'node.error'; code: string; message: string; at: number }
+  | { type: 'agent.state'; agent: AgentSnapshot; at?: number }
+  | { type: 'action'; step: ActionStep }
   | { type: 'agent.output'; name: string; data: string }
   | { type: 'agent.removed'; name: string }
   | { type: 'delivery'; step: DeliveryStep }
@@ -78,9 +129,32 @@ export interface BrokerOptions {
   /** Extra environment for every agent (e.g. PATH with the `relay` command). */
   agentEnv?: Record<string, string>
   injector?: InjectorOptions
+  /** When each kind of program is ready for input (§5.2); defaults: agent CLIs wait, others don't. */
+  readiness?: Partial<Record<InjectionProfile, Readiness>>
+  /** Auto-enter for agent CLIs (§5.6); false turns it off. */
+  autoEnter?: Partial<AutoEnterOptions> | false
+  /** Delivery cursors file; default `<stateDir>/cursors.json`. */
+  cursorFile?: string
+  cursorFlushMs?: number
+  /** An action spawn is reported spawned only if the process is still alive this long after start (§8 #42). */
+  spawnSettleMs?: number
+  maxAgents?: number
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void
   /** Test seam for timing; production uses the defaults. */
-  nodeClient?: Partial<Pick<NodeClientOptions, 'heartbeatIntervalMs' | 'initialReconnectDelayMs' | 'maxReconnectDelayMs' | 'registerTimeoutMs' | 'readIdleTimeoutMs'>>
+  nodeClient?: Partial<
+    Pick<
+      NodeClientOptions,
+      | 'heartbeatIntervalMs'
+      | 'initialReconnectDelayMs'
+      | 'maxReconnectDelayMs'
+      | 'registerTimeoutMs'
+      | 'readIdleTimeoutMs'
+      | 'healthyConnectionMs'
+      | 'pendingTtlMs'
+      | 'random'
+      | 'now'
+    >
+  >
 }
 
 export interface SpawnRequest {
@@ -88,7 +162,14 @@ export interface SpawnRequest {
   command: string
   args?: string[]
   cwd?: string
+  /** Typed into the agent once it is ready (as a message from `broker`). */
+  task?: string
+  /** Set by action.invoke spawns: sent in agent.register (§8 #21). */
+  invocationId?: string
+  sessionRef?: string
 }
+
+export const DEFAULT_SPAWN_SETTLE_MS = 300
 
 export class BrokerError extends Error {
   constructor(
@@ -106,21 +187,42 @@ interface AgentEntry {
   injector?: Injector
   reminders: ReminderPolicy
   token?: string
+  /** Bumped when a typing failure cancels what is queued behind it. */
+  generation: number
 }
 
 export function detectAgentClis(path = process.env.PATH ?? ''): string[] {
   return KNOWN_AGENT_CLIS.filter((cli) => resolveCommand(cli, path) !== undefined)
 }
 
+/** The bootstrap manifest (§3.4.1): `spawn:<cli>` for each agent CLI on PATH, never a bare `spawn`. */
+export function bootstrapCapabilities(path?: string): Capability[] {
+  return [
+    ...detectAgentClis(path).map((cli) => ({ name: `spawn:${cli}`, kind: 'spawn', metadata: { agent: cli } })),
+    { name: 'release', kind: 'capacity' },
+    { name: DELIVERY_CURSOR_CAPABILITY, kind: 'capacity' },
+  ]
+}
+
+const READINESS_DEFAULTS: Record<InjectionProfile, Readiness> = {
+  agent: AGENT_READINESS,
+  plain: 'immediate',
+  shell: 'immediate',
+}
+
 export class Broker {
   readonly identity: NodeIdentity
   readonly api: EngineApi
+  readonly cursors: CursorStore
   private readonly book = new DeliveryBook()
   private readonly agents = new Map<string, AgentEntry>()
   private readonly listeners = new Set<(e: BrokerEvent) => void>()
   private readonly client: NodeClient
   private readonly scope: TokenScope
   private readonly log: NonNullable<BrokerOptions['log']>
+  private readonly actions = new ActionBook()
+  private readonly handlers = new Map<string, ActionHandler>()
+  private readonly baseCapabilities: Capability[]
   private nodeState: ConnectionState = 'idle'
   private nodeDetail: string | undefined
   private lastHeartbeatAt: number | undefined
@@ -131,28 +233,24 @@ export class Broker {
     this.identity = resolveIdentity({ stateDir: opts.stateDir, env: opts.env, cwd: opts.cwd, name: opts.nodeName })
     this.api = new EngineApi({ baseUrl: opts.baseUrl })
     this.scope = { nodeId: this.identity.nodeId, workspaceId: opts.workspaceId, baseUrl: opts.baseUrl }
-    const capabilities: Capability[] = [
-      ...detectAgentClis(opts.env?.PATH ?? process.env.PATH).map((cli) => ({
-        name: `spawn:${cli}`,
-        kind: 'spawn',
-        metadata: { agent: cli },
-      })),
-      { name: DELIVERY_CURSOR_CAPABILITY, kind: 'capacity' },
-    ]
+    this.cursors = new CursorStore(opts.cursorFile ?? join(opts.stateDir, 'cursors.json'), opts.cursorFlushMs, (m) =>
+      this.log('warn', m),
+    )
+    this.baseCapabilities = bootstrapCapabilities(opts.env?.PATH ?? process.env.PATH)
     this.client = new NodeClient(
       {
         wsUrl: nodeControlWsUrl(opts.baseUrl),
         registration: {
           name: this.identity.nodeName,
           nodeId: this.identity.nodeId,
-          capabilities,
-          maxAgents: 0,
+          capabilities: this.baseCapabilities,
+          maxAgents: opts.maxAgents ?? 0,
           tags: [process.platform, process.arch],
           version: BROKER_VERSION,
         },
         pinned: Boolean(this.identity.pinnedToken),
         remint: this.identity.pinnedToken ? undefined : () => this.mint(true),
-        load: () => ({ activeAgents: this.liveAgents().length, maxAgents: 0, handlersLive: false }),
+        load: () => ({ activeAgents: this.liveAgents().length, maxAgents: opts.maxAgents ?? 0, handlersLive: this.handlers.size > 0 }),
         inventory: () => this.inventory(),
         log: this.log,
         ...opts.nodeClient,
@@ -161,17 +259,16 @@ export class Broker {
         state: (state, detail) => {
           this.nodeState = state
           this.nodeDetail = detail
-          this.emit({ type: 'node.state', state, detail })
+          this.emit({ type: 'node.state', state, detail, at: Date.now() })
         },
+        connected: () => this.onConnected(),
         deliver: (frame) => this.onDeliver(frame),
-        actionInvoke: (frame) => {
-          // Placement of spawns onto this node is a later issue; answer faithfully meanwhile.
-          this.client.send({ type: 'action.result', v: 1, invocation_id: frame.invocation_id, error: 'action_not_supported' })
-        },
+        actionInvoke: (frame) => void this.onActionInvoke(frame),
         heartbeatSent: (at) => {
           this.lastHeartbeatAt = at
           this.emit({ type: 'node.heartbeat', at })
         },
+        engineError: (code, message) => this.emit({ type: 'node.error', code, message, at: Date.now() }),
       },
     )
   }
@@ -197,6 +294,11 @@ export class Broker {
 
   get tokenDir(): string {
     return tokenDirOf(this.opts.stateDir)
+  }
+
+  /** The manifest this node advertises (node.register). */
+  get capabilities(): Capability[] {
+    return this.client.registration.capabilities
   }
 
   private async mint(afterRejection = false): Promise<string> {
@@ -249,19 +351,33 @@ export class Broker {
   }
 
   private snapshotOf(a: AgentEntry): AgentSnapshot {
-    return { ...a.snapshot, pendingInjections: a.injector?.pending ?? 0 }
+    return { ...a.snapshot, pendingInjections: a.injector?.pending ?? 0, ready: a.injector?.ready ?? false }
   }
 
   private inventory(): InventoryAgent[] {
     const out: InventoryAgent[] = []
     for (const a of this.agents.values()) {
-      if (a.runtime?.alive && a.snapshot.agentId) out.push({ agent_id: a.snapshot.agentId, name: a.snapshot.name })
+      if (!a.runtime?.alive || !a.snapshot.agentId) continue
+      const item: InventoryAgent = { agent_id: a.snapshot.agentId, name: a.snapshot.name }
+      if (a.snapshot.invocationId) item.invocation_id = a.snapshot.invocationId
+      if (a.snapshot.sessionRef) item.session_ref = a.snapshot.sessionRef
+      out.push(item)
     }
     return out
   }
 
   private changed(a: AgentEntry): void {
-    this.emit({ type: 'agent.state', agent: this.snapshotOf(a) })
+    a.snapshot.updatedAt = Date.now()
+    this.emit({ type: 'agent.state', agent: this.snapshotOf(a), at: a.snapshot.updatedAt })
+  }
+
+  /** After every (re)connect: re-send each live agent's cursor, in case an ack was lost with the socket. */
+  private onConnected(): void {
+    for (const a of this.agents.values()) {
+      if (!a.runtime?.alive) continue
+      const c = this.book.cursor(a.snapshot.name)
+      if (c) this.ack(a.snapshot.name, c)
+    }
   }
 
   async spawn(req: SpawnRequest): Promise<AgentSnapshot> {
@@ -289,18 +405,19 @@ export class Broker {
         status: 'starting',
         startedAt: Date.now(),
         pendingInjections: 0,
+        invocationId: req.invocationId,
+        sessionRef: req.sessionRef,
       },
       reminders: new ReminderPolicy(cliName(req.command)),
+      generation: 0,
     }
     this.agents.set(req.name, entry)
     this.changed(entry)
     try {
-      const reply = await this.client.registerAgent(req.name)
+      const reply = await this.client.registerAgent(req.name, { invocationId: req.invocationId, sessionRef: req.sessionRef })
       entry.snapshot.agentId = reply.agent_id
       entry.token = reply.token
-      // A restarted broker or a respawned name continues from the engine's cursor.
-      this.book.forget(req.name)
-      if (reply.delivery_ack_seq !== undefined) this.book.seed(req.name, reply.delivery_ack_seq)
+      this.seedCursor(req.name, reply.agent_id, reply.delivery_ack_seq)
     } catch (err) {
       entry.snapshot.status = 'failed'
       entry.snapshot.error = (err as Error).message
@@ -319,6 +436,7 @@ export class Broker {
       RELAY_DEFAULT_WORKSPACE: this.opts.workspaceId,
       TERM: 'xterm-256color',
     })
+    const profile = profileFor(req.command)
     try {
       const runtime = new AgentRuntime(
         { name: req.name, command: resolved, args: req.args ?? [], cwd, env },
@@ -332,7 +450,14 @@ export class Broker {
         },
       )
       entry.runtime = runtime
-      entry.injector = new Injector(runtime, this.opts.injector)
+      entry.injector = new Injector(runtime, {
+        readiness: this.opts.readiness?.[profile] ?? READINESS_DEFAULTS[profile],
+        suggestionVisible: profile === 'agent' ? ghostSuggestionVisible : undefined,
+        autoEnter: profile === 'agent' ? (this.opts.autoEnter ?? {}) : false,
+        onReady: () => this.changed(entry),
+        onAutoEnter: (n) => this.log('info', `auto-enter #${n} into ${req.name} (no reaction to the last message)`),
+        ...this.opts.injector,
+      })
       entry.snapshot.pid = runtime.pid
       entry.snapshot.status = 'running'
     } catch (err) {
@@ -345,7 +470,40 @@ export class Broker {
     this.changed(entry)
     this.client.syncInventory()
     this.client.heartbeatNow()
+    if (req.task) this.typeTask(entry, req.task)
     return this.snapshotOf(entry)
+  }
+
+  /**
+   * The engine's delivery_ack_seq, our persisted cursor for the same agent id, whichever is
+   * further: a message typed here whose ack died with the socket is not typed again. With
+   * neither, the first sequenced frame is adopted rather than held as a gap (§8 #35).
+   */
+  private seedCursor(name: string, agentId: string, engineAck: number | undefined): void {
+    this.book.forget(name)
+    const persisted = this.cursors.get(this.opts.workspaceId, name, agentId)
+    const seed = Math.max(engineAck ?? -1, persisted ?? -1)
+    if (seed >= 0) this.book.seed(name, seed)
+    else this.book.adoptNext(name)
+    if (persisted !== undefined && (engineAck === undefined || persisted > engineAck)) {
+      this.log('info', `${name}: resuming from the local cursor ${persisted} (engine says ${engineAck ?? 'nothing'})`)
+    }
+  }
+
+  /** The spawn's initial task, typed once the program is ready, like a message from `broker`. */
+  private typeTask(entry: AgentEntry, task: string): void {
+    const fields = { body: sanitizeForTerminal(task), from: 'broker', target: entry.snapshot.name }
+    const text = sanitizeForTerminal(
+      formatInjection(
+        profileFor(entry.snapshot.command),
+        fields,
+        { eventId: `init_${randomUUID()}`, workspaceLabel: this.opts.workspaceLabel ?? this.opts.workspaceId, agentName: entry.snapshot.name, preRegistered: Boolean(entry.token) },
+        entry.reminders,
+      ),
+    )
+    entry.injector
+      ?.inject({ text, mode: 'wait' })
+      .catch((err: Error) => this.log('warn', `could not type the task into ${entry.snapshot.name}: ${err.message}`))
   }
 
   private deregister(entry: AgentEntry): void {
@@ -357,10 +515,13 @@ export class Broker {
   private onAgentExit(entry: AgentEntry, exit: AgentExit): void {
     entry.snapshot.status = 'exited'
     entry.snapshot.exitCode = exit.exitCode
-    this.book.forget(entry.snapshot.name)
+    entry.injector?.close()
+    this.cursors.flush()
+    if (this.agents.get(entry.snapshot.name) === entry) this.book.forget(entry.snapshot.name)
     // v5 sent nothing on exit (§8 #41); the engine should stop routing to a dead agent.
     this.deregister(entry)
     this.changed(entry)
+    this.client.syncInventory()
     this.client.heartbeatNow()
   }
 
@@ -405,12 +566,146 @@ export class Broker {
     return entry
   }
 
+  // ---- actions (§6) ----------------------------------------------------------
+
+  /**
+   * Register an in-process handler for an action name (v5's local sidecar, §6.4). It is
+   * advertised as a capability (never a bare `spawn`), `handlers_live` turns true, and a
+   * `spawn:<cli>` handler takes that action over from the broker-direct spawn (§8 #22).
+   * The returned function unregisters it; invocations still running then answer
+   * `handler_unavailable` (§8 #32).
+   */
+  registerActionHandler(name: string, fn: ActionHandler): () => void {
+    if (name === 'release') throw new BrokerError('reserved_action', 'release is always handled by the broker')
+    this.handlers.set(name, fn)
+    this.publishManifest()
+    return () => {
+      if (this.handlers.get(name) !== fn) return
+      this.handlers.delete(name)
+      this.actions.failInFlight(name, 'handler_unavailable')
+      this.publishManifest()
+    }
+  }
+
+  private publishManifest(): void {
+    const caps = [...this.baseCapabilities]
+    for (const name of this.handlers.keys()) {
+      const cap = handlerCapability(name)
+      if (cap && !caps.some((c) => c.name === cap.name)) caps.push(cap)
+    }
+    this.client.updateRegistration({ ...this.client.registration, capabilities: caps })
+  }
+
+  private actionStep(frame: ActionInvokeFrame, state: ActionState, outcome?: ActionOutcome): void {
+    const step: ActionStep = { invocationId: frame.invocation_id, action: frame.action, state, at: Date.now() }
+    if (outcome && 'output' in outcome) step.output = outcome.output
+    if (outcome && 'error' in outcome) step.error = outcome.error
+    this.emit({ type: 'action', step })
+  }
+
+  private sendResult(id: string, outcome: ActionOutcome): void {
+    if ('error' in outcome) this.client.send({ type: 'action.result', v: 1, invocation_id: id, error: outcome.error })
+    else this.client.send({ type: 'action.result', v: 1, invocation_id: id, output: outcome.output ?? null })
+  }
+
+  private async onActionInvoke(frame: ActionInvokeFrame): Promise<void> {
+    const id = frame.invocation_id
+    const cached = this.actions.cached(id)
+    if (cached) {
+      // The engine retried an invocation we already answered: same answer, no second run (§8 #33).
+      this.actionStep(frame, 'replayed', cached)
+      this.sendResult(id, cached)
+      return
+    }
+    if (this.actions.isInFlight(id)) return
+    this.actionStep(frame, 'received')
+    const outcome = await this.actions.run(id, frame.action, () => this.runAction(frame))
+    this.actionStep(frame, 'error' in outcome ? 'failed' : 'completed', outcome)
+    this.sendResult(id, outcome)
+  }
+
+  private async runAction(frame: ActionInvokeFrame): Promise<ActionOutcome> {
+    const action = frame.action
+    const spawnLike = action === 'spawn' || action.startsWith('spawn:')
+    if (spawnLike && !this.handlers.has(action)) return this.actionSpawn(frame)
+    if (action === 'release') return this.actionRelease(frame)
+    const handler = this.handlers.get(action)
+    if (!handler) return { error: 'handler_unavailable' }
+    const ctx = { invocationId: frame.invocation_id, action, agentName: frame.agent_name, agentId: frame.agent_id }
+    try {
+      return { output: (await handler(frame.input, ctx)) ?? null }
+    } catch (err) {
+      if (err instanceof ActionError) return { error: err.code }
+      return { error: `handler_failed: ${(err as Error).message}` }
+    }
+  }
+
+  private async actionSpawn(frame: ActionInvokeFrame): Promise<ActionOutcome> {
+    const input = resolveSpawnInput(frame)
+    if ('error' in input) return input
+    let snap: AgentSnapshot
+    try {
+      snap = await this.spawn({
+        name: input.name,
+        command: input.cli,
+        args: input.args,
+        cwd: input.cwd,
+        task: input.task,
+        invocationId: frame.invocation_id,
+        sessionRef: input.sessionRef,
+      })
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code === 'name_taken') return { error: 'spawn_agent_name_in_use' }
+      return { error: `spawn_failed: ${(err as Error).message}` }
+    }
+    // Faithful: a process that dies at once was not spawned (v5 said it was, §8 #42).
+    const entry = this.agents.get(snap.name)
+    const runtime = entry?.runtime
+    if (!runtime) return { error: 'spawn_failed: no process' }
+    const settle = this.opts.spawnSettleMs ?? DEFAULT_SPAWN_SETTLE_MS
+    const exit = await Promise.race([
+      runtime.waitForExit(),
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), settle).unref?.()),
+    ])
+    if (exit || !runtime.alive) {
+      const code = exit?.exitCode ?? runtime.alive
+      return { error: `spawn_failed: ${input.cli} exited right after it started (exit code ${code})` }
+    }
+    return { output: { spawned: true, name: snap.name } }
+  }
+
+  private async actionRelease(frame: ActionInvokeFrame): Promise<ActionOutcome> {
+    const input = resolveReleaseInput(frame)
+    if ('error' in input) return input
+    const entry = this.agents.get(input.name)
+    // Unlike v5 (§8 #40) a name this node never ran is an error; an exited one is released (§8 #27).
+    if (!entry) return { error: `release_failed: no agent named "${input.name}" on this node` }
+    try {
+      if (entry.runtime?.alive) await entry.runtime.stop()
+    } catch (err) {
+      return { error: `release_failed: ${(err as Error).message}` }
+    }
+    return { output: { released: true, name: input.name } }
+  }
+
   // ---- delivery ------------------------------------------------------------
 
-  private step(frame: DeliverFrame, from: string, text: string, state: DeliveryStepState, detail?: string): void {
+  private step(frame: DeliverFrame, from: string, text: string, state: DeliveryStepState, extra: Partial<DeliveryStep> = {}): void {
     this.emit({
       type: 'delivery',
-      step: { msgId: frame.msg_id, deliveryId: frame.delivery_id, agent: frame.agent, from, text, seq: frame.seq, state, at: Date.now(), detail },
+      step: {
+        msgId: frame.msg_id,
+        deliveryId: frame.delivery_id,
+        agent: frame.agent,
+        from,
+        text,
+        seq: frame.seq,
+        state,
+        at: Date.now(),
+        mode: frame.mode,
+        ...extra,
+      },
     })
   }
 
@@ -418,9 +713,25 @@ export class Broker {
     return this.client.send({ type: 'delivery.ack', v: 1, agent, up_to_seq: upTo })
   }
 
+  private commitAndAck(entry: AgentEntry | undefined, frame: DeliverFrame): { cursor: number; sent: boolean } {
+    const cursor = this.book.commit(frame.agent, frame.seq, frame.msg_id)
+    const agentId = entry?.snapshot.agentId
+    if (agentId && frame.seq !== 0) this.cursors.set(this.opts.workspaceId, frame.agent, agentId, cursor)
+    return { cursor, sent: this.ack(frame.agent, cursor) }
+  }
+
   private onDeliver(frame: DeliverFrame): void {
     const fields = extractFields(frame.payload, frame.agent)
+    fields.body = sanitizeForTerminal(fields.body)
+    fields.from = sanitizeForTerminal(fields.from)
+    fields.target = sanitizeForTerminal(fields.target)
     const cls = classifyPayload(frame.payload)
+    const entry = this.agents.get(frame.agent)
+    // Never into the wrong agent: a name now bound to another identity gets nothing, not even an ack.
+    if (entry?.snapshot.agentId && frame.agent_id && frame.agent_id !== entry.snapshot.agentId) {
+      this.log('warn', `deliver ${frame.msg_id} for ${frame.agent} names agent id ${frame.agent_id}, not ${entry.snapshot.agentId}; ignored`)
+      return
+    }
     const decision = this.book.accept(frame.agent, frame.seq, frame.msg_id)
     if (decision.kind !== 'deliver') {
       // Re-ack what we already have; a gap is held for the engine to fill in order.
@@ -430,60 +741,65 @@ export class Broker {
     }
     if (cls !== 'inject') {
       if (cls === 'unknown') this.log('warn', `acking deliver of unknown type "${payloadType(frame.payload)}" without typing it`)
-      this.ack(frame.agent, this.book.commit(frame.agent, frame.seq, frame.msg_id))
+      this.commitAndAck(entry, frame)
       return
     }
     this.step(frame, fields.from, fields.body, 'received')
-    const entry = this.agents.get(frame.agent)
     if (!entry?.runtime?.alive || !entry.injector) {
       // Not hosted here (or dead): withhold the ack so the engine keeps it for a live location.
       this.book.release(frame.agent, frame.seq, frame.msg_id)
-      this.step(frame, fields.from, fields.body, 'failed', `agent ${frame.agent} is not running on this node`)
+      this.step(frame, fields.from, fields.body, 'failed', { detail: `agent ${frame.agent} is not running on this node` })
       return
     }
-    const profile = profileFor(entry.snapshot.command)
-    const text = formatInjection(
-      profile,
-      fields,
-      {
-        eventId: frame.msg_id,
-        workspaceLabel: this.opts.workspaceLabel ?? this.opts.workspaceId,
-        agentName: frame.agent,
-        preRegistered: Boolean(entry.token),
-      },
-      entry.reminders,
+    const text = sanitizeForTerminal(
+      formatInjection(
+        profileFor(entry.snapshot.command),
+        fields,
+        {
+          eventId: frame.msg_id,
+          workspaceLabel: this.opts.workspaceLabel ?? this.opts.workspaceId,
+          agentName: frame.agent,
+          preRegistered: Boolean(entry.token),
+        },
+        entry.reminders,
+      ),
     )
     this.step(frame, fields.from, fields.body, 'queued')
     this.changed(entry)
+    const generation = entry.generation
     entry.injector
       .inject({
         text,
         mode: frame.mode,
-        onQueued: (why) => this.step(frame, fields.from, fields.body, 'queued', why),
-        onTyped: () => this.step(frame, fields.from, fields.body, 'typed'),
+        stillWanted: () => entry.generation === generation && this.agents.get(frame.agent) === entry,
+        onQueued: (why) => this.step(frame, fields.from, fields.body, 'queued', { detail: why }),
+        onTyped: (keys) => this.step(frame, fields.from, fields.body, 'typed', { injected: keys.text, preKeys: keys.preKeys || undefined }),
       })
       .then((verification) => {
-        this.step(frame, fields.from, fields.body, 'verified', verification)
-        const cursor = this.book.commit(frame.agent, frame.seq, frame.msg_id)
-        const sent = this.ack(frame.agent, cursor)
-        this.step(frame, fields.from, fields.body, 'acked', sent ? undefined : 'ack will be re-sent when the engine redelivers')
+        this.step(frame, fields.from, fields.body, 'verified', { verification, detail: verification })
+        const { sent } = this.commitAndAck(entry, frame)
+        this.step(frame, fields.from, fields.body, 'acked', { detail: sent ? undefined : 'ack will be re-sent on reconnect or redelivery' })
         this.changed(entry)
       })
       .catch((err: Error) => {
+        // Nothing behind a failed one may be typed before it: cancel the queue, the engine redelivers in order.
+        if (!(err instanceof InjectionCancelled)) entry.generation++
         this.book.release(frame.agent, frame.seq, frame.msg_id)
-        this.step(frame, fields.from, fields.body, 'failed', `could not type into ${frame.agent}: ${err.message}`)
+        this.step(frame, fields.from, fields.body, 'failed', {
+          detail: err instanceof InjectionCancelled ? 'not typed: an earlier message failed; waiting for redelivery' : `could not type into ${frame.agent}: ${err.message}`,
+        })
         this.changed(entry)
       })
   }
 
-  /** Stop every agent's process tree, tell the engine, close the socket. */
+  /** Stop every agent's process tree, flush the cursors, tell the engine (node.deregister), close. */
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
     const running = [...this.agents.values()].filter((a) => a.runtime?.alive)
     await Promise.all(running.map((a) => a.runtime?.stop().catch(() => undefined)))
-    this.client.send({ type: 'node.deregister', v: 1 })
-    this.client.stop()
+    this.cursors.flush()
+    await this.client.stop({ deregister: true })
   }
 }
 

@@ -42,6 +42,10 @@ interface AgentBook {
   accepted: number | undefined
   seen: SeenIds
   pending: Set<string>
+  /** Identity confirmed by agent.register with no known cursor: adopt the first seq seen (§8 #35). */
+  adopt: boolean
+  /** The seq adopted, until it is committed (a failed injection re-arms the adoption). */
+  adopted: number | undefined
 }
 
 export class DeliveryBook {
@@ -50,7 +54,7 @@ export class DeliveryBook {
   private book(agent: string): AgentBook {
     let b = this.agents.get(agent)
     if (!b) {
-      b = { acked: undefined, accepted: undefined, seen: new SeenIds(), pending: new Set() }
+      b = { acked: undefined, accepted: undefined, seen: new SeenIds(), pending: new Set(), adopt: false, adopted: undefined }
       this.agents.set(agent, b)
     }
     return b
@@ -65,6 +69,16 @@ export class DeliveryBook {
     const b = this.book(agent)
     if (b.acked === undefined || ackedUpTo > b.acked) b.acked = ackedUpTo
     if (b.accepted === undefined || b.acked > b.accepted) b.accepted = b.acked
+  }
+
+  /**
+   * The engine confirmed this agent (agent.register) but told us no cursor and we have
+   * none persisted: the first sequenced frame starts the cursor, whatever its seq. v5
+   * treated it as a gap and acked it at 0 without typing it — the message was lost.
+   */
+  adoptNext(agent: string): void {
+    const b = this.book(agent)
+    if (b.acked === undefined) b.adopt = true
   }
 
   /**
@@ -83,7 +97,11 @@ export class DeliveryBook {
     }
     if (known) return { kind: 'duplicate', cursor: acked }
     if (b.accepted === undefined) {
-      if (seq !== 1) return { kind: 'gap', cursor: 0 }
+      if (b.adopt) {
+        b.adopt = false
+        b.adopted = seq
+        b.acked = seq - 1
+      } else if (seq !== 1) return { kind: 'gap', cursor: 0 }
     } else {
       if (seq <= b.accepted) return { kind: 'stale', cursor: acked }
       if (seq !== b.accepted + 1) return { kind: 'gap', cursor: acked }
@@ -98,7 +116,10 @@ export class DeliveryBook {
     const b = this.book(agent)
     b.pending.delete(msgId)
     b.seen.add(msgId)
-    if (seq !== 0 && seq === (b.acked ?? 0) + 1) b.acked = seq
+    if (seq !== 0 && seq === (b.acked ?? 0) + 1) {
+      b.acked = seq
+      b.adopted = undefined
+    }
     return b.acked ?? 0
   }
 
@@ -113,6 +134,13 @@ export class DeliveryBook {
     if (seq !== 0) {
       b.accepted = b.acked
       b.pending.clear()
+      // An adopted start that was never typed is adopted again on redelivery.
+      if (b.adopted !== undefined) {
+        b.acked = undefined
+        b.accepted = undefined
+        b.adopted = undefined
+        b.adopt = true
+      }
     }
   }
 

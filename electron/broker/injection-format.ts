@@ -154,3 +154,20 @@ export function formatInjection(
   policy?.markFull()
   return `${fullReminder(fields, ctx, line)}\n${line}`
 }
+
+// ESC sequences: CSI (incl. private/intermediate bytes), OSC/DCS/SOS/PM/APC strings up to
+// BEL or ST, and two-byte escapes. C1 equivalents (U+009B CSI, U+009D OSC, …) likewise.
+const ESC_SEQUENCE =
+  /\x1b\[[0-?]*[ -/]*[@-~]?|\x1b[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x1b[ -/]*[0-~]?|\x9b[0-?]*[ -/]*[@-~]?|[\x90\x98\x9d\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?/g
+// C0 controls except \t and \n, DEL, and C1 controls. \r goes too: it would submit early.
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g
+
+/**
+ * Make untrusted message text safe to type into a terminal: remove every escape sequence
+ * (a message must not move the cursor, retitle the window, paste-bracket, or drive the
+ * program's key bindings) and every control character except newline and tab. A message
+ * with `\r` or `\x03` in it would otherwise submit a half line or interrupt the agent.
+ */
+export function sanitizeForTerminal(text: string): string {
+  return text.replace(ESC_SEQUENCE, '').replace(CONTROL, '')
+}

@@ -87,51 +87,157 @@ export interface InjectionTarget {
 export interface InjectionJob {
   text: string
   mode: 'wait' | 'steer'
-  /** Called as the job moves: queued (waiting its turn), typed, then verified. */
+  /** Called as the job moves: queued (waiting its turn, with why), typed, then verified. */
   onQueued?: (reason?: string) => void
-  onTyped?: () => void
+  onTyped?: (keys: TypedKeys) => void
+  /** Checked right before typing: false cancels the job (it rejects with InjectionCancelled). */
+  stillWanted?: () => boolean
+}
+
+/** What went to the PTY for one job, for the message trace. */
+export interface TypedKeys {
+  preKeys: string
+  text: string
+  submit: string
 }
 
 export type Verification = 'echo' | 'timeout_fallback'
+
+export class InjectionCancelled extends Error {
+  constructor(reason = 'injection cancelled') {
+    super(reason)
+    this.name = 'InjectionCancelled'
+  }
+}
+
+/**
+ * When a freshly started program can take input (§5.2). `immediate` for programs that
+ * read stdin at once (cat, shells); else after its first output and then `quietMs`
+ * without output (it has drawn its prompt), or `maxWaitMs` after start regardless.
+ */
+export type Readiness = 'immediate' | { quietMs: number; maxWaitMs: number }
+export const AGENT_READINESS: Readiness = { quietMs: 800, maxWaitMs: 25_000 }
+
+/** Auto-enter (§5.6): re-press Enter when a CLI seems to have swallowed it. */
+export interface AutoEnterOptions {
+  checkEveryMs: number
+  baseMs: number
+  multipliers: number[]
+  minGapMs: number
+  maxRetries: number
+}
+export const AUTO_ENTER_DEFAULTS: AutoEnterOptions = {
+  checkEveryMs: 2000,
+  baseMs: 10_000,
+  multipliers: [1, 1.5, 2.5, 4, 6],
+  minGapMs: 5000,
+  maxRetries: 5,
+}
 
 export interface InjectorOptions {
   enterDelayMs?: number
   verifyTimeoutMs?: number
   steerDelayMs?: number
+  /** Pause after the ESC that dismisses a visible suggestion. */
+  escDelayMs?: number
+  /** A `wait` delivery holds this long for a visible suggestion to go before dismissing it. */
+  suggestionHoldMs?: number
   /** While the user has an open line typed within this window, injections wait. */
   userHoldMs?: number
+  readiness?: Readiness
+  /** Whether an auto-suggestion (ghost text) is showing, from the raw output tail. */
+  suggestionVisible?: (rawTail: string) => boolean
+  /** false/undefined = off (programs like cat must not get stray Enters). */
+  autoEnter?: Partial<AutoEnterOptions> | false
+  onReady?: () => void
+  onAutoEnter?: (retry: number) => void
   now?: () => number
+}
+
+const RAW_TAIL = 4096
+
+/**
+ * Ghost-text auto-suggestion heuristic: the line being drawn (after the last newline)
+ * has non-blank text in dim / grey (SGR 2, 90, or 256-colour greys 238–246).
+ */
+export function ghostSuggestionVisible(rawTail: string): boolean {
+  const nl = Math.max(rawTail.lastIndexOf('\n'), 0)
+  const line = rawTail.slice(nl)
+  const m = /\x1b\[(?:[0-9;]*;)?(?:2|90|38;5;(?:23[89]|24[0-6]))m([^\x1b]*)/g
+  let hit: RegExpExecArray | null
+  let visible = false
+  while ((hit = m.exec(line))) visible = /\S/.test(hit[1] ?? '')
+  return visible
 }
 
 export class Injector {
   readonly echo = new EchoWatcher()
   private chain: Promise<unknown> = Promise.resolve()
   private queued = 0
-  private readonly enterDelayMs: number
-  private readonly verifyTimeoutMs: number
-  private readonly steerDelayMs: number
-  private readonly userHoldMs: number
+  private readonly o: Required<Omit<InjectorOptions, 'suggestionVisible' | 'onReady' | 'onAutoEnter' | 'autoEnter' | 'readiness' | 'now'>>
   private readonly now: () => number
+  private readonly autoEnter: AutoEnterOptions | undefined
   private userInputWaiter: (() => void) | undefined
+  private outputWaiters: Array<() => void> = []
+  private rawTail = ''
+  private lastOutputAt: number
+  private readyFlag: boolean
+  private readyWaiters: Array<() => void> = []
+  private quietTimer: NodeJS.Timeout | undefined
+  private maxWaitTimer: NodeJS.Timeout | undefined
+  private autoTimer: NodeJS.Timeout | undefined
+  private lastInjectAt = 0
+  private lastAutoEnterAt = 0
+  private autoRetries = 0
+  private outputSinceAutoEnter = 0
+  private busy = false
+  private closed = false
 
   constructor(
     private readonly target: InjectionTarget,
-    opts: InjectorOptions = {},
+    private readonly opts: InjectorOptions = {},
   ) {
-    this.enterDelayMs = opts.enterDelayMs ?? 50
-    this.verifyTimeoutMs = opts.verifyTimeoutMs ?? 5000
-    this.steerDelayMs = opts.steerDelayMs ?? 120
-    this.userHoldMs = opts.userHoldMs ?? 3000
+    this.o = {
+      enterDelayMs: opts.enterDelayMs ?? 50,
+      verifyTimeoutMs: opts.verifyTimeoutMs ?? 5000,
+      steerDelayMs: opts.steerDelayMs ?? 120,
+      escDelayMs: opts.escDelayMs ?? 100,
+      suggestionHoldMs: opts.suggestionHoldMs ?? 10_000,
+      userHoldMs: opts.userHoldMs ?? 3000,
+    }
     this.now = opts.now ?? Date.now
+    this.lastOutputAt = this.now()
+    this.autoEnter = opts.autoEnter ? { ...AUTO_ENTER_DEFAULTS, ...opts.autoEnter } : undefined
+    const readiness = opts.readiness ?? 'immediate'
+    this.readyFlag = readiness === 'immediate'
+    if (readiness !== 'immediate') {
+      this.maxWaitTimer = setTimeout(() => this.markReady(), readiness.maxWaitMs)
+      this.maxWaitTimer.unref?.()
+    }
   }
 
   get pending(): number {
     return this.queued
   }
 
-  /** PTY output: feeds echo verification. */
+  get ready(): boolean {
+    return this.readyFlag
+  }
+
+  /** PTY output: feeds echo verification, readiness and suggestion detection. */
   feed(data: string): void {
     this.echo.feed(data)
+    this.rawTail = (this.rawTail + data).slice(-RAW_TAIL)
+    this.lastOutputAt = this.now()
+    this.outputSinceAutoEnter += data.length
+    if (this.autoRetries && this.outputSinceAutoEnter > 10) this.autoRetries = 0
+    const readiness = this.opts.readiness
+    if (!this.readyFlag && readiness && readiness !== 'immediate') {
+      clearTimeout(this.quietTimer)
+      this.quietTimer = setTimeout(() => this.markReady(), readiness.quietMs)
+      this.quietTimer.unref?.()
+    }
+    if (this.outputWaiters.length) for (const w of this.outputWaiters.splice(0)) w()
   }
 
   /** The user typed: an injection holding for them re-checks. */
@@ -139,9 +245,31 @@ export class Injector {
     this.userInputWaiter?.()
   }
 
+  /** Stop timers (the agent exited). Queued jobs fail on their own: the target is dead. */
+  close(): void {
+    this.closed = true
+    clearTimeout(this.quietTimer)
+    clearTimeout(this.maxWaitTimer)
+    clearInterval(this.autoTimer)
+    this.markReady()
+  }
+
+  private markReady(): void {
+    clearTimeout(this.quietTimer)
+    clearTimeout(this.maxWaitTimer)
+    if (this.readyFlag) return
+    this.readyFlag = true
+    for (const w of this.readyWaiters.splice(0)) w()
+    if (!this.closed) this.opts.onReady?.()
+  }
+
+  private suggestionVisible(): boolean {
+    return this.opts.suggestionVisible?.(this.rawTail) ?? false
+  }
+
   /**
    * Queue one injection. Resolves with how it was verified once typed; rejects if the
-   * PTY could not be written (the caller withholds the ack).
+   * PTY could not be written or the job was cancelled (the caller withholds the ack).
    */
   inject(job: InjectionJob): Promise<Verification> {
     this.queued++
@@ -153,21 +281,83 @@ export class Injector {
   }
 
   private async run(job: InjectionJob): Promise<Verification> {
-    await this.waitForUser(job)
-    if (!this.target.alive) throw new Error('agent has exited')
-    const expected = normalizeForEcho(job.text)
-    const from = this.echo.position
-    if (job.mode === 'steer') {
-      this.target.write('\x1b\x1b')
-      await delay(this.steerDelayMs)
+    if (!this.readyFlag) {
+      job.onQueued?.('waiting for the agent to finish starting')
+      await new Promise<void>((r) => this.readyWaiters.push(r))
     }
-    this.target.write(job.text)
-    const echoed = await this.echo.waitFor(expected, from, this.enterDelayMs)
+    await this.waitForUser(job)
+    if (job.mode === 'wait') await this.waitForSuggestion(job)
+    if (!this.target.alive) throw new Error('agent has exited')
+    if (job.stillWanted && !job.stillWanted()) throw new InjectionCancelled()
+    this.busy = true
+    try {
+      const expected = normalizeForEcho(job.text)
+      const from = this.echo.position
+      let preKeys = ''
+      if (job.mode === 'steer') {
+        preKeys = '\x1b\x1b'
+        this.target.write(preKeys)
+        await delay(this.o.steerDelayMs)
+      } else if (this.suggestionVisible()) {
+        preKeys = '\x1b'
+        this.target.write(preKeys)
+        await delay(this.o.escDelayMs)
+      }
+      if (!this.target.alive) throw new Error('agent has exited')
+      this.target.write(job.text)
+      const echoed = await this.echo.waitFor(expected, from, this.o.enterDelayMs)
+      this.target.write('\r')
+      this.armAutoEnter()
+      job.onTyped?.({ preKeys, text: job.text, submit: '\r' })
+      if (echoed) return 'echo'
+      const late = await this.echo.waitFor(expected, from, this.o.verifyTimeoutMs)
+      return late ? 'echo' : 'timeout_fallback'
+    } finally {
+      this.busy = false
+    }
+  }
+
+  /** A `wait` delivery lets a visible suggestion go away for a while before ESC-ing it (§5.1). */
+  private async waitForSuggestion(job: InjectionJob): Promise<void> {
+    if (!this.suggestionVisible()) return
+    job.onQueued?.('waiting for the suggestion shown in the terminal to clear')
+    const deadline = this.now() + this.o.suggestionHoldMs
+    while (this.suggestionVisible() && this.target.alive) {
+      const left = deadline - this.now()
+      if (left <= 0) return
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left)
+        this.outputWaiters.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    }
+  }
+
+  private armAutoEnter(): void {
+    this.lastInjectAt = this.now()
+    this.autoRetries = 0
+    this.outputSinceAutoEnter = 0
+    const ae = this.autoEnter
+    if (!ae || this.autoTimer || this.closed) return
+    this.autoTimer = setInterval(() => this.autoEnterTick(ae), ae.checkEveryMs)
+    this.autoTimer.unref?.()
+  }
+
+  private autoEnterTick(ae: AutoEnterOptions): void {
+    if (!this.target.alive || this.closed) return this.close()
+    if (this.busy || this.autoRetries >= ae.maxRetries) return
+    const now = this.now()
+    const m = ae.multipliers[Math.min(this.autoRetries, ae.multipliers.length - 1)] ?? 1
+    const wait = ae.baseMs * m
+    if (now - this.lastInjectAt < wait || now - this.lastOutputAt < wait) return
+    if (now - this.lastAutoEnterAt < ae.minGapMs || this.suggestionVisible()) return
+    this.lastAutoEnterAt = now
+    this.autoRetries++
+    this.outputSinceAutoEnter = 0
     this.target.write('\r')
-    job.onTyped?.()
-    if (echoed) return 'echo'
-    const late = await this.echo.waitFor(expected, from, this.verifyTimeoutMs)
-    return late ? 'echo' : 'timeout_fallback'
+    this.opts.onAutoEnter?.(this.autoRetries)
   }
 
   /** Hold while the user has a half-typed line (typed recently), re-checking on each keystroke. */
@@ -175,13 +365,13 @@ export class Injector {
     let announced = false
     for (;;) {
       const idleFor = this.now() - this.target.lastUserInputAt
-      if (!this.target.userLineOpen || idleFor >= this.userHoldMs) return
+      if (!this.target.userLineOpen || idleFor >= this.o.userHoldMs) return
       if (!announced) {
         job.onQueued?.('waiting for you to finish typing')
         announced = true
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.userHoldMs - idleFor)
+        const timer = setTimeout(resolve, this.o.userHoldMs - idleFor)
         this.userInputWaiter = () => {
           clearTimeout(timer)
           resolve()

@@ -26,6 +26,10 @@ export const MAX_RECONNECT_DELAY_MS = 30_000
 export const MAX_CONSECUTIVE_REMINTS = 5
 /** A connection that stayed up this long resets the backoff (v5 never did, §8 #38). */
 export const HEALTHY_CONNECTION_MS = 60_000
+/** Pending agent.register entries older than this fail at the next heartbeat tick (§3.3). */
+export const REGISTER_AGENT_PENDING_TTL_MS = 300_000
+/** How long a graceful stop waits for the socket to close after node.deregister. */
+export const CLOSE_GRACE_MS = 1000
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'stopped'
 
@@ -72,6 +76,10 @@ export interface NodeClientOptions {
   registerTimeoutMs?: number
   initialReconnectDelayMs?: number
   maxReconnectDelayMs?: number
+  healthyConnectionMs?: number
+  pendingTtlMs?: number
+  /** Clock for connection age and pending-entry age (tests inject one). */
+  now?: () => number
 }
 
 export interface NodeClientEvents {
@@ -80,6 +88,8 @@ export interface NodeClientEvents {
   deliver?: (frame: DeliverFrame) => void
   actionInvoke?: (frame: ActionInvokeFrame) => void
   heartbeatSent?: (at: number) => void
+  /** An engine `error` frame that answered no pending request (e.g. a rejected node.register, §8 #45). */
+  engineError?: (code: string, message: string) => void
 }
 
 interface PendingRegister {
@@ -88,7 +98,7 @@ interface PendingRegister {
   resolve: (data: AgentRegisterReplyData) => void
   reject: (err: Error) => void
   timer: NodeJS.Timeout
-  timedOut: boolean
+  createdAt: number
 }
 
 export class NodeClient {
@@ -103,9 +113,12 @@ export class NodeClient {
   private connectedAt = 0
   private readonly pending = new Map<string, PendingRegister>()
   /** Registrations whose caller gave up; a late success is compensated with agent.deregister. */
-  private readonly abandoned = new Map<string, string>()
+  private readonly abandoned = new Map<string, { name: string; at: number }>()
   private readonly log: NonNullable<NodeClientOptions['log']>
   private readonly random: () => number
+  private readonly now: () => number
+  /** Reconnect delays actually waited (diagnostics and tests). */
+  readonly backoffHistory: number[] = []
 
   constructor(
     private readonly opts: NodeClientOptions,
@@ -115,6 +128,29 @@ export class NodeClient {
     this.delayMs = opts.initialReconnectDelayMs ?? INITIAL_RECONNECT_DELAY_MS
     this.log = opts.log ?? (() => undefined)
     this.random = opts.random ?? Math.random
+    this.now = opts.now ?? Date.now
+  }
+
+  get registration(): NodeRegistration {
+    return this.opts.registration
+  }
+
+  /** Replace the node manifest; sent as a new node.register at once when connected (§3.3). */
+  updateRegistration(reg: NodeRegistration): void {
+    this.opts.registration = reg
+    if (this.state === 'connected') {
+      this.sendRegister()
+      this.heartbeatNow()
+    }
+  }
+
+  get pendingRegistrations(): number {
+    return this.pending.size
+  }
+
+  /** A method, not a narrowed field read: the state may change across an await. */
+  private isStopped(): boolean {
+    return this.state === 'stopped'
   }
 
   get connectionState(): ConnectionState {
@@ -144,13 +180,35 @@ export class NodeClient {
     else this.connect()
   }
 
-  stop(): void {
+  /**
+   * Stop for good. With `deregister`, tell the engine first (node.deregister) and close
+   * the socket cleanly, so the node goes offline at once rather than at its liveness TTL.
+   */
+  async stop(opts: { deregister?: boolean } = {}): Promise<void> {
+    const ws = this.ws
+    const wasConnected = this.state === 'connected'
+    if (opts.deregister && wasConnected) this.send({ type: 'node.deregister', v: 1 })
     this.setState('stopped')
     clearTimeout(this.reconnectTimer)
     this.clearTimers()
     this.failPending('node_control_shutdown', 'broker is shutting down')
-    this.ws?.terminate()
     this.ws = undefined
+    if (!ws) return
+    if (wasConnected && ws.readyState === WebSocket.OPEN) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          ws.terminate()
+          resolve()
+        }, CLOSE_GRACE_MS)
+        ws.once('close', () => {
+          clearTimeout(timer)
+          resolve()
+        })
+        ws.close(1000, 'node shutting down')
+      })
+    } else {
+      ws.terminate()
+    }
   }
 
   send(frame: NodeToServerFrame): boolean {
@@ -199,10 +257,10 @@ export class NodeClient {
         const p = this.pending.get(id)
         if (!p) return
         this.pending.delete(id)
-        this.abandoned.set(id, name)
+        this.abandoned.set(id, { name, at: this.now() })
         reject(new NodeControlError('agent_register_timeout', `engine did not answer agent.register for ${name}`))
       }, this.opts.registerTimeoutMs ?? AGENT_REGISTER_TIMEOUT_MS)
-      this.pending.set(id, { id, name, resolve, reject, timer, timedOut: false })
+      this.pending.set(id, { id, name, resolve, reject, timer, createdAt: this.now() })
       const frame: NodeToServerFrame = { type: 'agent.register', v: 1, id, name }
       if (extra.invocationId) frame.invocation_id = extra.invocationId
       if (extra.sessionRef) {
@@ -233,7 +291,9 @@ export class NodeClient {
       }
       try {
         this.token = await this.opts.remint()
+        if (this.isStopped()) return
       } catch (err) {
+        if (this.isStopped()) return
         // v5 never retried a failed initial mint (§8 #37); we keep trying with backoff.
         this.setState('backoff', `could not get a node token: ${(err as Error).message}`)
         return this.scheduleReconnect()
@@ -247,6 +307,7 @@ export class NodeClient {
     ws.on('unexpected-response', (_req, res) => {
       const status = res.statusCode ?? 0
       res.resume()
+      if (this.ws === ws) this.ws = undefined
       ws.terminate()
       if (status === 401) void this.onUnauthorized()
       else this.onDisconnected(`engine refused the connection (HTTP ${status})`)
@@ -277,10 +338,7 @@ export class NodeClient {
     })
   }
 
-  private onOpen(): void {
-    this.connectedAt = Date.now()
-    this.consecutiveUnauthorized = 0
-    this.setState('connected')
+  private sendRegister(): void {
     const reg = this.opts.registration
     this.send({
       type: 'node.register',
@@ -293,10 +351,20 @@ export class NodeClient {
       version: reg.version,
       resume_cursor: null,
     })
-    if (this.opts.inventory().length) this.syncInventory()
+  }
+
+  private onOpen(): void {
+    this.connectedAt = this.now()
+    this.consecutiveUnauthorized = 0
+    this.setState('connected')
+    this.sendRegister()
+    // Always the full snapshot, even empty (v5 skipped empty ones and listed only sidecar
+    // agents, §8 #36): the engine learns at once which agents live here and which died.
+    this.syncInventory()
     this.heartbeatNow()
     this.armIdleTimer()
     this.heartbeatTimer = setInterval(() => {
+      this.expirePending()
       this.heartbeatNow()
       // WS-level ping: lets the read-idle timer catch a blackholed socket (§8 #39).
       try {
@@ -306,6 +374,19 @@ export class NodeClient {
       }
     }, this.opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS)
     this.events.connected?.()
+  }
+
+  /** §3.3: on each heartbeat tick, pending agent.register entries older than the TTL fail (§8 #31). */
+  private expirePending(): void {
+    const ttl = this.opts.pendingTtlMs ?? REGISTER_AGENT_PENDING_TTL_MS
+    const now = this.now()
+    for (const p of [...this.pending.values()]) {
+      if (now - p.createdAt < ttl) continue
+      this.pending.delete(p.id)
+      clearTimeout(p.timer)
+      p.reject(new NodeControlError('agent_register_pending_expired', `agent.register for ${p.name} expired unanswered`))
+    }
+    for (const [id, a] of this.abandoned) if (now - a.at >= ttl) this.abandoned.delete(id)
   }
 
   private armIdleTimer(): void {
@@ -340,6 +421,7 @@ export class NodeClient {
     } else {
       this.log('error', 'NODE TOKEN REJECTED: re-mint kept failing; retrying with the last token')
     }
+    if (this.isStopped()) return
     this.failPending('node_control_disconnected', 'engine rejected the node token')
     this.setState('backoff', 'engine rejected the node token (401)')
     this.scheduleReconnect()
@@ -350,7 +432,7 @@ export class NodeClient {
     this.clearTimers()
     // A non-401 failure ends a run of 401s (§8 #51).
     this.consecutiveUnauthorized = 0
-    if (this.connectedAt && Date.now() - this.connectedAt >= HEALTHY_CONNECTION_MS) {
+    if (this.connectedAt && this.now() - this.connectedAt >= (this.opts.healthyConnectionMs ?? HEALTHY_CONNECTION_MS)) {
       this.delayMs = this.opts.initialReconnectDelayMs ?? INITIAL_RECONNECT_DELAY_MS
     }
     this.connectedAt = 0
@@ -365,6 +447,8 @@ export class NodeClient {
     // ±20% jitter so a fleet of nodes doesn't reconnect in lockstep after an engine restart.
     const wait = Math.round(base * (0.8 + 0.4 * this.random()))
     this.delayMs = Math.min(base * 2, this.opts.maxReconnectDelayMs ?? MAX_RECONNECT_DELAY_MS)
+    this.backoffHistory.push(wait)
+    if (this.backoffHistory.length > 100) this.backoffHistory.shift()
     clearTimeout(this.reconnectTimer)
     this.reconnectTimer = setTimeout(() => void this.connect(), wait)
   }
@@ -408,6 +492,7 @@ export class NodeClient {
         } else {
           // v5 dropped these silently (§8 #45); a rejected node.register matters to the user.
           this.log('error', `engine error: ${frame.code}: ${frame.message}`)
+          this.events.engineError?.(frame.code, frame.message)
         }
         return
       }
@@ -421,10 +506,12 @@ export class NodeClient {
       p = [...this.pending.values()].find((x) => x.name === parsed.data.name)
     }
     if (!p) {
-      const abandonedName = this.abandoned.get(id)
-      if (abandonedName && parsed.success) {
+      const abandoned = this.abandoned.get(id)
+      if (abandoned && parsed.success) {
+        // The caller gave up (§8 #30): undo the binding the engine just made.
         this.abandoned.delete(id)
-        this.send({ type: 'agent.deregister', v: 1, id, agent_id: parsed.data.agent_id, name: abandonedName })
+        this.log('warn', `late agent.register reply for ${abandoned.name}; deregistering it`)
+        this.send({ type: 'agent.deregister', v: 1, id, agent_id: parsed.data.agent_id, name: abandoned.name })
         return
       }
       this.log('debug', 'reply did not match a pending agent.register (likely node.register/inventory.sync)')
