@@ -6,11 +6,13 @@
 import { createAdaptorServer } from '@hono/node-server'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { EngineContext, Logger } from './context'
+import { ActionService } from './actions/service'
+import { NODE_LIVENESS_TTL_MS, type EngineContext, type Logger } from './context'
 import { buildApp } from './http/app'
 import { DeliveryRouter } from './mailbox/router'
 import { attachNodeSocket } from './node/socket'
 import { openSqliteStore } from './store/sqlite'
+import { UserHub } from './user/hub'
 
 export interface EngineOptions {
   /** 0 = pick a free port. */
@@ -22,6 +24,10 @@ export interface EngineOptions {
   mailboxTtlMs?: number
   maxInFlightPerAgent?: number
   redriveIntervalMs?: number
+  /** action.invoke without a result for this long is rescheduled. Default 30 s. */
+  dispatchTimeoutMs?: number
+  /** Never-dispatched pending invocations fail after this. Default 72 h. */
+  invocationMaxAgeMs?: number
   log?: Logger
 }
 
@@ -29,12 +35,16 @@ export interface RunningEngine {
   /** http://HOST:PORT with the real bound port. */
   url: string
   port: number
+  /** Every REST route as `METHOD /path` (the isolation test walks all of them). */
+  routes: Array<{ method: string; path: string }>
   close(reason?: string): Promise<void>
 }
 
 export const DEFAULT_MAILBOX_TTL_MS = 60 * 60 * 1000
 export const DEFAULT_MAX_IN_FLIGHT = 1000
 export const DEFAULT_REDRIVE_INTERVAL_MS = 5000
+export const DEFAULT_DISPATCH_TIMEOUT_MS = 30_000
+export const DEFAULT_INVOCATION_MAX_AGE_MS = 72 * 60 * 60 * 1000
 
 function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
@@ -55,16 +65,26 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   // No socket survives a restart, so no node may look online from a previous run.
   store.nodes.resetAllOffline()
   const router = new DeliveryRouter(store, now, log)
-  const ctx: EngineContext = {
-    store,
-    router,
-    log,
-    config: {
-      now,
-      mailboxTtlMs: opts.mailboxTtlMs ?? DEFAULT_MAILBOX_TTL_MS,
-      maxInFlightPerAgent: opts.maxInFlightPerAgent ?? DEFAULT_MAX_IN_FLIGHT,
-    },
+  const config = {
+    now,
+    mailboxTtlMs: opts.mailboxTtlMs ?? DEFAULT_MAILBOX_TTL_MS,
+    maxInFlightPerAgent: opts.maxInFlightPerAgent ?? DEFAULT_MAX_IN_FLIGHT,
+    dispatchTimeoutMs: opts.dispatchTimeoutMs ?? DEFAULT_DISPATCH_TIMEOUT_MS,
+    invocationMaxAgeMs: opts.invocationMaxAgeMs ?? DEFAULT_INVOCATION_MAX_AGE_MS,
   }
+  const hub = new UserHub(store, router, now, log)
+  router.setHub(hub)
+  const actions = new ActionService(store, router, config, log)
+  const ctx: EngineContext = { store, router, hub, actions, log, config }
+  // Liveness: a node silent for 45 s is lost (its agents offline, its invocations rescheduled).
+  router.addSweep(() => {
+    for (const node of store.nodes.staleOnline(now() - NODE_LIVENESS_TTL_MS)) {
+      store.nodes.markLost(node.id)
+      actions.nodeLost(node.id)
+      log('info', 'node offline (liveness timeout)', { node_id: node.id })
+    }
+  })
+  router.addSweep(() => actions.sweep())
   const app = buildApp(ctx)
   const server = createAdaptorServer({ fetch: app.fetch, hostname: host }) as Server
   const nodeSockets = attachNodeSocket(server, ctx)
@@ -86,7 +106,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     closing ??= (async () => {
       router.stop()
       const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()))
-      await nodeSockets.close(reason)
+      await Promise.all([nodeSockets.close(reason), hub.close(reason)])
       server.closeAllConnections()
       await httpClosed
       store.close()
@@ -95,5 +115,9 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     return closing
   }
 
-  return { url, port: address.port, close }
+  const routes = app.routes
+    .filter((r) => r.method !== 'ALL')
+    .map((r) => ({ method: r.method, path: r.path }))
+    .filter((r, i, all) => all.findIndex((o) => o.method === r.method && o.path === r.path) === i)
+  return { url, port: address.port, routes, close }
 }

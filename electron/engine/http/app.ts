@@ -2,6 +2,7 @@
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { MAX_BODY_BYTES, type EngineContext } from '../context'
+import { actionRoutes } from '../routes/actions'
 import { agentRoutes } from '../routes/agents'
 import { channelRoutes } from '../routes/channels'
 import { messageRoutes } from '../routes/messages'
@@ -20,7 +21,7 @@ export function buildApp(ctx: EngineContext): Hono<AppEnv> {
       onError: (c) => fail(c, 413, 'payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`),
     }),
   )
-  app.use('*', authMiddleware(ctx.store))
+  app.use('*', authMiddleware(ctx.store, ctx.config.now))
 
   app.get('/health', (c) => ok(c, { status: 'ok' }))
   // The node socket lives on the HTTP server's upgrade event; a plain GET lands here.
@@ -31,6 +32,7 @@ export function buildApp(ctx: EngineContext): Hono<AppEnv> {
   app.route('/v1', agentRoutes(ctx))
   app.route('/v1', channelRoutes(ctx))
   app.route('/v1', messageRoutes(ctx))
+  app.route('/v1', actionRoutes(ctx))
 
   app.notFound((c) => fail(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`))
   app.onError((err, c) => {

@@ -46,13 +46,20 @@ export function resolveToken(store: Store, token: string): Principal | undefined
   }
 }
 
-export function authMiddleware(store: Store): MiddlewareHandler<AppEnv> {
+/** Agents calling in refresh their presence; throttled so reads stay reads. */
+const TOUCH_EVERY_MS = 10_000
+
+export function authMiddleware(store: Store, now: () => number = Date.now): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const token = bearerToken(c.req.header('authorization'))
     if (!token) c.set('auth', { state: 'missing' })
     else {
       const principal = resolveToken(store, token)
       c.set('auth', principal ? { state: 'ok', principal } : { state: 'invalid' })
+      if (principal?.kind === 'agent') {
+        const t = now()
+        if (principal.agent.lastSeenAt === null || t - principal.agent.lastSeenAt > TOUCH_EVERY_MS) store.agents.touch(principal.agent.id, t)
+      }
     }
     await next()
   }

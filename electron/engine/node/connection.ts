@@ -11,6 +11,8 @@ export class NodeConnection {
   readonly connId = newId('conn_')
   /** True once node.register has been accepted on this socket. */
   registered = false
+  /** When node.register was accepted (engine clock). */
+  registeredAt = 0
   /** Node advertised relay:delivery-cursor-v1: mail is gated per agent. */
   cursorAware = false
   /** Cursor-aware only: agents whose register reply (with the cursor) was written. */

@@ -7,6 +7,7 @@ import {
   type AgentDeregisterFrame, type AgentRegisterFrame, type Capability, type DeliveryAckFrame,
   type InventorySyncFrame, type NodeHeartbeatFrame, type NodeRegisterFrame,
 } from '../../../shared/wire'
+import { z } from 'zod'
 import type { EngineContext } from '../context'
 import { hashToken, newId, newToken } from '../ids'
 import type { AgentRow, NodeCapability } from '../store/types'
@@ -46,7 +47,44 @@ async function reply(conn: NodeConnection, id: string | undefined, data: unknown
   return conn.send({ type: 'reply', v: 1, id: id ?? mintId(), ok: true, data })
 }
 
+/** agent.recover (newest engine; not in the shared wire yet): reclaim an identity by id. */
+const agentRecoverSchema = z.strictObject({
+  type: z.literal('agent.recover'),
+  v: z.literal(1),
+  id: z.string().min(1),
+  name: z.string().min(1),
+  expected_agent_id: z.string().min(1),
+  invocation_id: z.string().optional(),
+  session_ref: z.string().optional(),
+  resumable: z.boolean().optional(),
+})
+type AgentRecoverFrame = z.infer<typeof agentRecoverSchema>
+
+function peekType(text: string): unknown {
+  try {
+    const raw: unknown = JSON.parse(text)
+    return raw && typeof raw === 'object' && 'type' in raw ? raw.type : undefined
+  } catch {
+    return undefined
+  }
+}
+
 export async function handleFrame(ctx: EngineContext, conn: NodeConnection, text: string): Promise<void> {
+  if (peekType(text) === 'agent.recover') {
+    const parsed = agentRecoverSchema.safeParse(JSON.parse(text))
+    if (!parsed.success) {
+      const first = parsed.error.issues[0]
+      return sendError(conn, salvageId(text), 'invalid_message', `${first?.path.join('.') || 'frame'}: ${first?.message ?? 'invalid frame'}`)
+    }
+    if (!conn.registered) return sendError(conn, parsed.data.id, 'node_not_registered', 'send node.register first')
+    try {
+      return await onAgentRecover(ctx, conn, parsed.data)
+    } catch (err) {
+      if (err instanceof FrameError) return sendError(conn, parsed.data.id, err.code, err.message)
+      ctx.log('error', 'node frame failed', { node_id: conn.nodeId, type: 'agent.recover', error: String(err) })
+      return sendError(conn, parsed.data.id, 'node_control_failed', 'internal error handling frame')
+    }
+  }
   const decoded = decodeNodeFrame(text)
   if (!decoded.ok) {
     ctx.log('warn', 'invalid node frame', { node_id: conn.nodeId, reason: decoded.reason })
@@ -55,6 +93,12 @@ export async function handleFrame(ctx: EngineContext, conn: NodeConnection, text
   }
   const frame = decoded.frame
   const id = 'id' in frame ? frame.id : undefined
+  // Everything but node.register needs a registered node: the node's identity and
+  // readiness come from that handshake.
+  if (frame.type !== 'node.register' && !conn.registered) {
+    ctx.log('warn', 'frame before node.register', { node_id: conn.nodeId, type: frame.type })
+    return sendError(conn, id, 'node_not_registered', `${frame.type} before node.register`)
+  }
   try {
     switch (frame.type) {
       case 'node.register': return await onNodeRegister(ctx, conn, frame)
@@ -62,15 +106,15 @@ export async function handleFrame(ctx: EngineContext, conn: NodeConnection, text
       case 'node.deregister':
         conn.registered = false
         conn.readyAgents.clear()
-        ctx.store.nodes.setOffline(conn.nodeId)
+        ctx.store.nodes.markLost(conn.nodeId)
+        ctx.actions.nodeLost(conn.nodeId)
         return
       case 'agent.register': return await onAgentRegister(ctx, conn, frame)
       case 'agent.deregister': return onAgentDeregister(ctx, conn, frame)
       case 'delivery.ack': return onAck(ctx, conn, frame)
       case 'inventory.sync': return await onInventory(ctx, conn, frame)
       case 'action.result':
-        // Placement/invocations are a later issue: accept and log.
-        ctx.log('info', 'action.result received', { node_id: conn.nodeId, invocation_id: frame.invocation_id })
+        ctx.actions.onResult(conn, frame.invocation_id, 'error' in frame && frame.error !== undefined ? { error: frame.error } : { output: frame.output })
         return
     }
   } catch (err) {
@@ -94,6 +138,7 @@ async function onNodeRegister(ctx: EngineContext, conn: NodeConnection, f: NodeR
     name: f.name, version: f.version, machineId: f.machine_id ?? null, capabilities: caps, tags: f.tags, maxAgents: f.max_agents, at: now,
   })
   conn.registered = true
+  conn.registeredAt = now
   conn.cursorAware = caps.some((c) => c.name === DELIVERY_CURSOR_CAPABILITY)
   const fresh = store.nodes.get(node.id) ?? node
   const data = { ...nodeView(fresh, now), accepted_capabilities: caps.map((c) => ({ name: c.name, kind: c.kind, accepted: true })) }
@@ -103,9 +148,14 @@ async function onNodeRegister(ctx: EngineContext, conn: NodeConnection, f: NodeR
   if (!conn.cursorAware) {
     for (const agent of store.agents.listOnNode(node.id)) await ctx.router.pump(conn, agent.id, true)
   }
+  // The database is the invocation queue: work waiting for this node goes out now.
+  ctx.actions.drainNode(node.id)
 }
 
 function onHeartbeat(ctx: EngineContext, conn: NodeConnection, f: NodeHeartbeatFrame): void {
+  const before = ctx.store.nodes.get(conn.nodeId)
+  const now = ctx.config.now()
+  const wasDispatchable = !!before && isNodeLive(before, now) && before.handlersLive
   ctx.store.nodes.heartbeat(conn.nodeId, {
     at: ctx.config.now(), // server-stamped; the broker never sends a time
     load: f.load === undefined ? undefined : Math.min(1, Math.max(0, f.load)),
@@ -115,6 +165,15 @@ function onHeartbeat(ctx: EngineContext, conn: NodeConnection, f: NodeHeartbeatF
     maxAgents: f.max_agents,
     version: f.version,
   })
+  // A node the liveness sweep marked offline comes back with its next heartbeat.
+  if (before && before.status !== 'online') ctx.store.nodes.markRegistered(conn.nodeId, {
+    name: before.name, version: f.version ?? before.version, machineId: before.machineId, capabilities: f.capabilities ? toCaps(f.capabilities) : before.capabilities,
+    tags: before.tags, maxAgents: f.max_agents ?? before.maxAgents, at: now,
+  })
+  // Drain only when the heartbeat made work newly dispatchable (engine.md §2.2).
+  const freed = !!before && f.active_agents < before.activeAgents
+  if (!wasDispatchable && f.handlers_live) ctx.actions.drainNode(conn.nodeId)
+  else if (freed) ctx.actions.drainNode(conn.nodeId)
 }
 
 /** Another live node currently hosts this agent. */
@@ -130,28 +189,57 @@ async function onAgentRegister(ctx: EngineContext, conn: NodeConnection, f: Agen
   const token = newToken('agent')
   let agent = store.agents.byName(conn.workspaceId, f.name)
   if (!agent) {
-    agent = {
+    const fresh: AgentRow = {
       id: newId('agt_'), workspaceId: conn.workspaceId, name: f.name, type: 'agent', status: 'active', metadata: {},
-      nodeId: conn.nodeId, deliverySeq: 0, deliveryAckSeq: 0, createdAt: now,
+      nodeId: conn.nodeId, deliverySeq: 0, deliveryAckSeq: 0, originNodeId: conn.nodeId, lastSeenAt: now, wireSeqBase: 0,
+      revokedAt: null, createdAt: now,
     }
-    store.agents.insert(agent, hashToken(token))
+    store.agents.insert(fresh, hashToken(token))
+    agent = fresh
   } else {
     // Upsert semantics (older engine): a restarted broker resumes its agents by name.
     if (activeElsewhere(ctx, agent, conn.nodeId)) {
       throw new FrameError('agent_location_conflict', `agent "${f.name}" is active on another node`)
     }
     store.agents.assume(agent.id, conn.nodeId, hashToken(token))
-    agent = store.agents.get(agent.id) ?? agent
   }
+  await finishAgentBinding(ctx, conn, agent.id, f.id, token)
+}
+
+/**
+ * Shared tail of agent.register / agent.recover: skip a leading run of finished rows
+ * (no gap for the broker), fix the legacy wire base, join #general, reply, then mail.
+ */
+async function finishAgentBinding(ctx: EngineContext, conn: NodeConnection, agentId: string, requestId: string, token: string): Promise<void> {
+  const { store } = ctx
+  const cursor = store.mail.compactCursor(agentId)
+  // A legacy broker opens a fresh session (first seq 1) for every agent.register.
+  if (!conn.cursorAware) store.agents.setWireSeqBase(agentId, cursor)
+  const agent = store.agents.get(agentId)
+  if (!agent) throw new FrameError('agent_not_found', 'agent vanished')
   const general = store.channels.byName(conn.workspaceId, 'general')
-  if (general) store.channels.join(general.id, agent.id, now)
+  if (general) store.channels.join(general.id, agent.id, ctx.config.now())
   // The broker rejects any extra key; delivery_ack_seq only for cursor-aware nodes.
   const data: Record<string, unknown> = { agent_id: agent.id, token, name: agent.name }
   if (conn.cursorAware) data.delivery_ack_seq = agent.deliveryAckSeq
-  if (!(await reply(conn, f.id, data))) return
+  if (!(await reply(conn, requestId, data))) return
   // Reply first, then mail: ws ordering guarantees the broker knows the agent.
   conn.readyAgents.add(agent.id)
   await ctx.router.pump(conn, agent.id, true)
+}
+
+async function onAgentRecover(ctx: EngineContext, conn: NodeConnection, f: AgentRecoverFrame): Promise<void> {
+  const agent = ctx.store.agents.byName(conn.workspaceId, f.name)
+  if (!agent) throw new FrameError('agent_not_found', `agent "${f.name}" not found`)
+  if (agent.id !== f.expected_agent_id) throw new FrameError('agent_identity_mismatch', `agent "${f.name}" has a different id`)
+  if (agent.originNodeId && agent.originNodeId !== conn.nodeId) {
+    throw new FrameError('agent_recovery_not_authorized', `agent "${f.name}" was not created on this node`)
+  }
+  if (activeElsewhere(ctx, agent, conn.nodeId)) throw new FrameError('agent_location_conflict', `agent "${f.name}" is active on another node`)
+  const token = newToken('agent')
+  ctx.store.agents.recover(agent.id, conn.nodeId, hashToken(token))
+  ctx.hub.closeAgent(agent.id, 'token_rotated')
+  await finishAgentBinding(ctx, conn, agent.id, f.id, token)
 }
 
 function onAgentDeregister(ctx: EngineContext, conn: NodeConnection, f: AgentDeregisterFrame): void {
@@ -168,7 +256,10 @@ function onAck(ctx: EngineContext, conn: NodeConnection, f: DeliveryAckFrame): v
     ctx.log('warn', 'ack for an agent not hosted by this node ignored', { node_id: conn.nodeId, agent: f.agent })
     return
   }
-  ctx.store.mail.ackUpTo(agent.id, f.up_to_seq, ctx.config.now())
+  // up_to_seq 0 is "nothing" (a legacy broker acks a gap with 0), whatever the base.
+  if (f.up_to_seq === 0) return
+  const rows = ctx.store.mail.ackUpTo(agent.id, f.up_to_seq + ctx.router.wireBase(conn, agent), ctx.config.now())
+  ctx.router.changed(rows)
 }
 
 async function onInventory(ctx: EngineContext, conn: NodeConnection, f: InventorySyncFrame): Promise<void> {
@@ -193,11 +284,12 @@ async function onInventory(ctx: EngineContext, conn: NodeConnection, f: Inventor
   for (const agent of store.agents.listOnNode(conn.nodeId)) {
     if (!listed.has(agent.id) && agent.status === 'active') store.agents.setStatus(agent.id, 'offline')
   }
+  const inv = ctx.actions.reconcile(conn, f.agents)
   const data = {
     rebound_agents: known.map((a) => ({ agent_id: a.id, name: a.name })),
-    open_invocations: [],
-    completed_invocations: [],
-    rescheduled_invocations: [],
+    open_invocations: inv.open,
+    completed_invocations: inv.completed,
+    rescheduled_invocations: inv.rescheduled,
   }
   if (!(await reply(conn, undefined, data))) return
   for (const agent of known) {

@@ -14,6 +14,7 @@ import { NodeConnection } from './connection'
 import { handleFrame } from './handlers'
 
 export const NODE_WS_PATH = '/v1/node/ws'
+export const USER_WS_PATH = '/v1/user/ws'
 
 function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify(errorBody(code, message))
@@ -41,12 +42,30 @@ export function attachNodeSocket(server: Server, ctx: EngineContext): NodeSocket
     socket.on('error', () => socket.destroy())
     if (closing) return rejectUpgrade(socket, 503, 'shutting_down', 'engine is shutting down')
     const url = new URL(req.url ?? '/', 'http://localhost')
+    if (url.pathname === USER_WS_PATH) return onUserUpgrade(req, socket, head, url)
     if (url.pathname !== NODE_WS_PATH) return rejectUpgrade(socket, 404, 'not_found', 'no websocket at this path')
     const token = bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined
     if (!token) return rejectUpgrade(socket, 401, 'unauthorized', 'missing node token')
     const principal = resolveToken(ctx.store, token)
     if (!principal || principal.kind !== 'node') return rejectUpgrade(socket, 401, 'invalid_token', 'node token is not valid')
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, principal.node))
+  }
+
+  const onUserUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void => {
+    const token = bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined
+    if (!token) return rejectUpgrade(socket, 401, 'unauthorized', 'missing agent token')
+    const principal = resolveToken(ctx.store, token)
+    if (!principal) return rejectUpgrade(socket, 401, 'invalid_token', 'token is not valid')
+    if (principal.kind !== 'agent' || principal.agent.type !== 'human') {
+      return rejectUpgrade(socket, 403, 'forbidden', 'the user socket needs the at_live_ token of a human agent')
+    }
+    const raw = url.searchParams.get('cursor')
+    let cursor = principal.agent.deliveryAckSeq
+    if (raw !== null) {
+      if (!/^\d{1,15}$/.test(raw)) return rejectUpgrade(socket, 400, 'invalid_request', 'cursor: must be a non-negative integer')
+      cursor = Number(raw)
+    }
+    ctx.hub.accept(req, socket, head, principal.agent, cursor)
   }
 
   const onConnection = (ws: WebSocket, node: NodeRow): void => {
@@ -62,7 +81,10 @@ export function attachNodeSocket(server: Server, ctx: EngineContext): NodeSocket
     })
     ws.on('close', (code, reason) => {
       // Only the node's current socket takes it offline; a superseded one just goes away.
-      if (ctx.router.detach(conn)) ctx.store.nodes.setOffline(node.id)
+      if (ctx.router.detach(conn)) {
+        ctx.store.nodes.markLost(node.id)
+        ctx.actions.nodeLost(node.id)
+      }
       ctx.log('info', 'node socket closed', { node_id: node.id, code, reason: reason.toString() })
     })
     ws.on('error', (err) => ctx.log('warn', 'node socket error', { node_id: node.id, error: String(err) }))

@@ -1,13 +1,14 @@
 /** Agent identities: create, rotate, read, who-am-I, release. */
 import { Hono } from 'hono'
 import { z } from 'zod'
-import type { EngineContext } from '../context'
+import { invocationView } from '../actions/service'
+import { AGENT_PRESENCE_TTL_MS, type EngineContext } from '../context'
 import { parseBody } from '../http/body'
 import { requireAgent, requireReader, requireWorkspaceKey, type AppEnv } from '../http/auth'
 import { ApiError, notFound, ok } from '../http/envelope'
 import { hashToken, newId, newToken } from '../ids'
 import type { AgentRow, WorkspaceRow } from '../store/types'
-import { agentView, iso } from '../views'
+import { agentView, isNodeLive, iso } from '../views'
 
 export const agentNameSchema = z
   .string()
@@ -22,6 +23,26 @@ const createAgentSchema = z.object({
   metadata: z.record(z.string(), z.unknown()).optional(),
 })
 
+const recoverSchema = z.object({
+  expected_agent_id: z.string().min(1),
+  recovery_proof: z.string().optional(),
+  reason: z.string().optional(),
+  session_ref: z.string().optional(),
+  node_id: z.string().optional(),
+})
+
+const spawnSchema = z.object({
+  name: agentNameSchema,
+  cli: z.string().trim().min(1).max(128),
+  task: z.string().max(100_000).optional(),
+  channel: z.string().max(80).optional(),
+  target_node: z.string().min(1).optional(),
+  persona: z.string().optional(),
+  model: z.string().optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  invocation_id: z.string().min(1).max(200).optional(),
+})
+
 const releaseSchema = z.object({
   name: z.string().trim().min(1),
   reason: z.string().optional(),
@@ -33,6 +54,7 @@ export function agentRoutes(ctx: EngineContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
 
   const nodeName = (agent: AgentRow): string | undefined => (agent.nodeId ? store.nodes.get(agent.nodeId)?.name : undefined)
+  const nodeNameById = (id: string | null): string | null => (id ? store.nodes.get(id)?.name ?? null : null)
   const withToken = (agent: AgentRow, token: string) => ({
     id: agent.id, name: agent.name, token, status: 'active', created_at: iso(agent.createdAt), workspace_id: agent.workspaceId, type: agent.type,
   })
@@ -51,9 +73,11 @@ export function agentRoutes(ctx: EngineContext): Hono<AppEnv> {
     const body = await parseBody(c, createAgentSchema)
     if (store.agents.byName(ws.id, body.name)) throw new ApiError(409, 'agent_already_exists', `agent "${body.name}" already exists`)
     const token = newToken('agent')
+    const now = ctx.config.now()
     const agent: AgentRow = {
       id: newId('agt_'), workspaceId: ws.id, name: body.name, type: body.type ?? 'agent', status: 'active',
-      metadata: body.metadata ?? {}, nodeId: null, deliverySeq: 0, deliveryAckSeq: 0, createdAt: ctx.config.now(),
+      metadata: body.metadata ?? {}, nodeId: null, deliverySeq: 0, deliveryAckSeq: 0, originNodeId: null, lastSeenAt: null,
+      wireSeqBase: 0, revokedAt: null, createdAt: now,
     }
     store.agents.insert(agent, hashToken(token))
     return ok(c, withToken(agent, token), 201)
@@ -79,11 +103,90 @@ export function agentRoutes(ctx: EngineContext): Hono<AppEnv> {
     })
   })
 
+  app.post('/agents/spawn', async (c) => {
+    const { workspace, agent: caller } = requireReader(c)
+    const body = await parseBody(c, spawnSchema)
+    const { invocation_id: explicitId, ...input } = body
+    const key = c.req.header('idempotency-key') ?? explicitId
+    const { row, created } = ctx.actions.invoke({ workspaceId: workspace.id, callerId: caller?.id ?? null, actionName: 'spawn', input, idempotencyKey: key })
+    return ok(c, invocationView(row, nodeNameById), created ? 201 : 200)
+  })
+
+  app.get('/agents/presence', (c) => {
+    const { workspace } = requireReader(c)
+    const now = ctx.config.now()
+    const nodes = store.nodes.list(workspace.id)
+    const byId = new Map(nodes.map((n) => [n.id, n]))
+    const users = ctx.hub.usersIn(workspace.id)
+    const userConns = new Map(users.map((u) => [u.agentId, u.connections]))
+    const agents = store.agents.list(workspace.id).map((a) => {
+      const node = a.nodeId ? byId.get(a.nodeId) : undefined
+      // Node-hosted agents are online from node liveness alone; others from a client or a recent call.
+      const online = node
+        ? isNodeLive(node, now) && a.status === 'active'
+        : (userConns.get(a.id) ?? 0) > 0 || (a.status === 'active' && a.lastSeenAt !== null && now - a.lastSeenAt <= AGENT_PRESENCE_TTL_MS)
+      return {
+        agent_id: a.id, name: a.name, type: a.type, status: online ? 'online' : 'offline', node: node?.name ?? null,
+        last_seen_at: a.lastSeenAt === null ? null : iso(a.lastSeenAt),
+      }
+    })
+    return ok(c, {
+      agents,
+      nodes: nodes.map((n) => ({
+        id: n.id, name: n.name, status: isNodeLive(n, now) ? 'online' : 'offline', live: isNodeLive(n, now),
+        active_agents: n.activeAgents, load: n.load ?? 0,
+      })),
+      users: users.map((u) => ({ agent_id: u.agentId, name: u.name, connections: u.connections, connected_at: iso(u.connectedAt) })),
+    })
+  })
+
+  app.post('/agents/heartbeat', (c) => {
+    const { agent } = requireAgent(c)
+    const now = ctx.config.now()
+    store.agents.touch(agent.id, now)
+    if (!agent.nodeId && agent.status !== 'active') store.agents.setStatus(agent.id, 'active')
+    return ok(c, { name: agent.name, status: 'online', last_seen_at: iso(now) })
+  })
+
+  app.post('/agents/disconnect', (c) => {
+    const { agent } = requireAgent(c)
+    if (!agent.nodeId) store.agents.setStatus(agent.id, 'offline')
+    return ok(c, { name: agent.name, status: 'offline' })
+  })
+
   app.post('/agents/:name/rotate-token', (c) => {
     const ws = requireWorkspaceKey(c)
     const agent = agentByName(ws, c.req.param('name'))
     const token = newToken('agent')
     store.agents.setToken(agent.id, hashToken(token))
+    ctx.hub.closeAgent(agent.id, 'token_rotated')
+    return ok(c, withToken(agent, token))
+  })
+
+  app.post('/agents/:name/revoke', (c) => {
+    const ws = requireWorkspaceKey(c)
+    const agent = agentByName(ws, c.req.param('name'))
+    const now = ctx.config.now()
+    store.agents.revoke(agent.id, now)
+    ctx.hub.closeAgent(agent.id, 'token_revoked')
+    ctx.log('info', 'agent token revoked', { agent_id: agent.id })
+    return ok(c, { id: agent.id, name: agent.name, revoked: true, revoked_at: iso(now) })
+  })
+
+  // Reclaim an identity (the broker's HTTP path): the caller must know its id.
+  app.post('/agents/:name/recover', async (c) => {
+    const ws = requireWorkspaceKey(c)
+    const agent = agentByName(ws, c.req.param('name'))
+    const body = await parseBody(c, recoverSchema)
+    if (body.expected_agent_id !== agent.id) throw new ApiError(409, 'agent_identity_mismatch', `agent "${agent.name}" has a different id`)
+    if (body.node_id) {
+      const node = store.nodes.get(body.node_id)
+      if (!node || node.workspaceId !== ws.id) throw notFound('node')
+      if (agent.originNodeId && agent.originNodeId !== node.id) throw new ApiError(403, 'agent_recovery_not_authorized', 'agent was not created on this node')
+    }
+    const token = newToken('agent')
+    store.agents.setToken(agent.id, hashToken(token))
+    ctx.hub.closeAgent(agent.id, 'token_rotated')
     return ok(c, withToken(agent, token))
   })
 

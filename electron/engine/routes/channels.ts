@@ -48,6 +48,12 @@ export function channelRoutes(ctx: EngineContext): Hono<AppEnv> {
     return ok(c, store.channels.list(workspace.id).map((ch) => channelView(ch, ch.memberCount)))
   })
 
+  app.get('/channels/:name', (c) => {
+    const { workspace } = requireReader(c)
+    const ch = channelByName(workspace.id, c.req.param('name'))
+    return ok(c, channelView(ch, store.channels.members(ch.id).length))
+  })
+
   app.post('/channels/:name/join', (c) => {
     const { workspace, agent } = requireAgent(c)
     const ch = channelByName(workspace.id, c.req.param('name'))
@@ -77,7 +83,7 @@ export function channelRoutes(ctx: EngineContext): Hono<AppEnv> {
       ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
     })
     if (result.rejected.length) ctx.log('warn', 'channel fan-out hit mailbox cap', { channel: ch.name, rejected: result.rejected })
-    ctx.router.notify(result.deliveries.map((d) => d.agentId))
+    ctx.router.posted(result.message, result.deliveries, result.failures)
     return ok(c, { ...messageView(result.message, agent.name, { channel_name: ch.name }), rejected_recipients: result.rejected }, 201)
   })
 
@@ -90,7 +96,7 @@ export function channelRoutes(ctx: EngineContext): Hono<AppEnv> {
       if (!names.has(id)) names.set(id, store.agents.get(id)?.name ?? 'unknown')
       return names.get(id) ?? 'unknown'
     }
-    return ok(c, messages.map((m) => messageView(m, nameOf(m.agentId), { channel_name: ch.name })))
+    return ok(c, messages.map((m) => messageView(m, nameOf(m.agentId), { channel_name: ch.name, reply_count: store.mail.replyCount(m.id) })))
   })
 
   return app

@@ -1,13 +1,32 @@
-/** DMs, message lookup + delivery lifecycle, and the caller's inbox. */
+/**
+ * DMs and group DMs, threads, message lookup + delivery lifecycle, read state,
+ * the caller's inbox, search (FTS5) and the agent-facing delivery queue.
+ */
 import { Hono } from 'hono'
+import { z } from 'zod'
 import { dmRequestSchema } from '../../../shared/wire'
 import type { EngineContext } from '../context'
 import { parseBody, parseLimit } from '../http/body'
 import { requireAgent, requireReader, type AppEnv } from '../http/auth'
 import { ApiError, notFound, ok } from '../http/envelope'
 import { newId } from '../ids'
-import type { ConversationRow } from '../store/types'
+import type { AgentRow, ConversationRow, MessageRow, WorkspaceRow } from '../store/types'
 import { deliveryView, iso, messageView } from '../views'
+
+const postSchema = z.object({
+  text: z.string().min(1),
+  mode: z.enum(['wait', 'steer']).optional(),
+  attachments: z.array(z.unknown()).optional(),
+})
+
+const groupSchema = z.object({
+  participants: z.array(z.string().trim().min(1)).min(1).max(100),
+  name: z.string().trim().max(200).optional(),
+  text: z.string().min(1).optional(),
+})
+
+const participantSchema = z.object({ agent_name: z.string().trim().min(1) })
+const failSchema = z.object({ reason: z.string().max(500).optional() })
 
 export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
   const { store } = ctx
@@ -25,21 +44,46 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     }
   }
 
+  const agentNamed = (ws: WorkspaceRow, raw: string): AgentRow => {
+    const agent = store.agents.byName(ws.id, raw.replace(/^@/, ''))
+    if (!agent) throw new ApiError(404, 'agent_not_found', `agent "${raw}" not found`)
+    return agent
+  }
+
+  /** Full view of a message: channel name, reply count. */
+  const fullView = (m: MessageRow, nameOf: (id: string) => string) => {
+    const extra: Record<string, unknown> = { reply_count: store.mail.replyCount(m.id) }
+    if (m.channelId) extra.channel_name = store.channels.get(m.channelId)?.name ?? null
+    return messageView(m, nameOf(m.agentId), extra)
+  }
+
+  /** Who may read a message: any workspace member for channels, participants for DMs. */
+  const canRead = (m: MessageRow, agent: AgentRow | undefined): boolean =>
+    !agent || !m.conversationId || store.mail.conversationMembers(m.conversationId).includes(agent.id)
+
+  const readableMessage = (ws: WorkspaceRow, agent: AgentRow | undefined, id: string): MessageRow => {
+    const m = store.mail.message(ws.id, id)
+    if (!m || !canRead(m, agent)) throw notFound('message')
+    return m
+  }
+
   app.post('/dm', async (c) => {
     const { workspace, agent: sender } = requireAgent(c)
     const body = await parseBody(c, dmRequestSchema)
-    const to = store.agents.byName(workspace.id, body.to.replace(/^@/, ''))
-    if (!to) throw notFound('agent')
+    const to = agentNamed(workspace, body.to)
     if (to.id === sender.id) throw new ApiError(400, 'cannot_dm_self', 'cannot send a DM to yourself')
     const result = store.mail.postDm({
       workspaceId: workspace.id, from: sender, to, conversationId: newId('conv_'), messageId: newId('msg_'),
       text: body.text, mode: body.mode ?? 'wait', attachments: body.attachments ?? [], now: ctx.config.now(),
       ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
     })
-    if (!result.ok) throw new ApiError(429, 'mailbox_full', `mailbox of "${to.name}" is full`)
-    ctx.router.notify([to.id])
+    if (!result.ok) {
+      throw new ApiError(429, 'mailbox_full', `mailbox of "${to.name}" is full (${ctx.config.maxInFlightPerAgent} messages in flight); retry after it acks`)
+    }
+    ctx.router.posted(result.message, [result.delivery])
     const m = result.message
     return ok(c, {
+      id: m.id,
       conversation_id: result.conversation.id,
       message: { id: m.id, agent_id: sender.id, agent_name: sender.name, text: m.text, injection_mode: m.mode, attachments: m.attachments },
       created_at: iso(m.createdAt),
@@ -50,7 +94,9 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
   const conversationView = (conv: ConversationRow, nameOf: (id: string) => string) => ({
     id: conv.id,
     conversation_id: conv.id,
-    participants: [conv.agentA, conv.agentB].map((id) => ({ agent_id: id, agent_name: nameOf(id) })),
+    type: conv.kind,
+    name: conv.name,
+    participants: store.mail.conversationMembers(conv.id).map((id) => ({ agent_id: id, agent_name: nameOf(id) })),
     created_at: iso(conv.createdAt),
   })
 
@@ -60,22 +106,127 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     return ok(c, store.mail.conversationsFor(agent.id).map((conv) => conversationView(conv, nameOf)))
   })
 
+  app.post('/dm/group', async (c) => {
+    const { workspace, agent } = requireAgent(c)
+    const body = await parseBody(c, groupSchema)
+    const members = new Map<string, AgentRow>([[agent.id, agent]])
+    for (const n of body.participants) {
+      const a = agentNamed(workspace, n)
+      members.set(a.id, a)
+    }
+    if (members.size < 2) throw new ApiError(400, 'invalid_request', 'participants: a group needs someone besides you')
+    const conv: ConversationRow = {
+      id: newId('conv_'), workspaceId: workspace.id, kind: 'group', name: body.name ?? null, agentA: '', agentB: '', createdAt: ctx.config.now(),
+    }
+    store.mail.createGroup(conv, [...members.keys()])
+    const nameOf = nameCache()
+    const view: Record<string, unknown> = conversationView(conv, nameOf)
+    if (body.text) {
+      const result = store.mail.postConversation({
+        workspaceId: workspace.id, from: agent, conversation: conv, messageId: newId('msg_'), text: body.text, mode: 'wait',
+        attachments: [], now: ctx.config.now(), ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
+      })
+      ctx.router.posted(result.message, result.deliveries, result.failures)
+      view.message = fullView(result.message, nameOf)
+    }
+    return ok(c, view, 201)
+  })
+
+  const memberConversation = (ws: WorkspaceRow, agent: AgentRow, id: string): ConversationRow => {
+    const conv = store.mail.conversation(ws.id, id)
+    if (!conv) throw notFound('conversation')
+    if (!store.mail.conversationMembers(conv.id).includes(agent.id)) throw new ApiError(403, 'not_participant', 'not a participant of this conversation')
+    return conv
+  }
+
+  app.post('/dm/:conversation_id/messages', async (c) => {
+    const { workspace, agent } = requireAgent(c)
+    const conv = memberConversation(workspace, agent, c.req.param('conversation_id'))
+    const body = await parseBody(c, postSchema)
+    const result = store.mail.postConversation({
+      workspaceId: workspace.id, from: agent, conversation: conv, messageId: newId('msg_'), text: body.text, mode: body.mode ?? 'wait',
+      attachments: body.attachments ?? [], now: ctx.config.now(), ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
+    })
+    ctx.router.posted(result.message, result.deliveries, result.failures)
+    return ok(c, { ...fullView(result.message, nameCache()), rejected_recipients: result.rejected }, 201)
+  })
+
   app.get('/dm/:conversation_id/messages', (c) => {
     const { workspace, agent } = requireAgent(c)
-    const conv = store.mail.conversation(workspace.id, c.req.param('conversation_id'))
-    if (!conv) throw notFound('conversation')
-    if (conv.agentA !== agent.id && conv.agentB !== agent.id) throw new ApiError(403, 'not_participant', 'not a participant of this conversation')
+    const conv = memberConversation(workspace, agent, c.req.param('conversation_id'))
     const nameOf = nameCache()
     const messages = store.mail.conversationMessages(conv.id, parseLimit(c), c.req.query('before'))
-    return ok(c, messages.map((m) => messageView(m, nameOf(m.agentId))))
+    return ok(c, messages.map((m) => fullView(m, nameOf)))
+  })
+
+  app.post('/dm/:conversation_id/participants', async (c) => {
+    const { workspace, agent } = requireAgent(c)
+    const conv = memberConversation(workspace, agent, c.req.param('conversation_id'))
+    if (conv.kind !== 'group') throw new ApiError(400, 'not_group', 'participants can only be changed on a group DM')
+    const body = await parseBody(c, participantSchema)
+    const added = agentNamed(workspace, body.agent_name)
+    store.mail.addConversationMember(conv.id, added.id, ctx.config.now())
+    return ok(c, conversationView(conv, nameCache()))
+  })
+
+  app.delete('/dm/:conversation_id/participants/:agent', (c) => {
+    const { workspace, agent } = requireAgent(c)
+    const conv = memberConversation(workspace, agent, c.req.param('conversation_id'))
+    if (conv.kind !== 'group') throw new ApiError(400, 'not_group', 'participants can only be changed on a group DM')
+    const removed = agentNamed(workspace, c.req.param('agent'))
+    store.mail.removeConversationMember(conv.id, removed.id)
+    return ok(c, conversationView(conv, nameCache()))
   })
 
   app.get('/messages/:id', (c) => {
-    const { workspace } = requireReader(c)
-    const m = store.mail.message(workspace.id, c.req.param('id'))
-    if (!m) throw notFound('message')
-    const channelName = m.channelId ? store.channels.get(m.channelId)?.name : undefined
-    return ok(c, messageView(m, nameCache()(m.agentId), channelName ? { channel_name: channelName } : {}))
+    const { workspace, agent } = requireReader(c)
+    return ok(c, fullView(readableMessage(workspace, agent, c.req.param('id')), nameCache()))
+  })
+
+  app.post('/messages/:id/replies', async (c) => {
+    const { workspace, agent } = requireAgent(c)
+    const parent = readableMessage(workspace, agent, c.req.param('id'))
+    if (parent.threadId) throw new ApiError(400, 'invalid_request', 'reply to the thread root, not to a reply')
+    const body = await parseBody(c, postSchema)
+    const common = {
+      workspaceId: workspace.id, from: agent, threadId: parent.id, messageId: newId('msg_'), text: body.text, mode: body.mode ?? 'wait',
+      attachments: body.attachments ?? [], now: ctx.config.now(), ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
+    } as const
+    let result
+    if (parent.channelId) {
+      const channel = store.channels.get(parent.channelId)
+      if (!channel) throw notFound('channel')
+      result = store.mail.postChannelMessage({ ...common, channel })
+    } else {
+      const conversation = parent.conversationId ? store.mail.conversation(workspace.id, parent.conversationId) : undefined
+      if (!conversation) throw notFound('conversation')
+      result = store.mail.postConversation({ ...common, conversation })
+    }
+    ctx.router.posted(result.message, result.deliveries, result.failures)
+    return ok(c, { ...fullView(result.message, nameCache()), rejected_recipients: result.rejected }, 201)
+  })
+
+  app.get('/messages/:id/replies', (c) => {
+    const { workspace, agent } = requireReader(c)
+    const parent = readableMessage(workspace, agent, c.req.param('id'))
+    const nameOf = nameCache()
+    return ok(c, { parent: fullView(parent, nameOf), replies: store.mail.replies(parent.id, parseLimit(c, 100, 1000)).map((m) => fullView(m, nameOf)) })
+  })
+
+  app.post('/messages/:id/read', (c) => {
+    const { workspace, agent } = requireAgent(c)
+    const m = readableMessage(workspace, agent, c.req.param('id'))
+    const now = ctx.config.now()
+    const acked = store.mail.markRead(m.id, agent.id, now)
+    if (acked) ctx.router.changed([acked])
+    return ok(c, { message_id: m.id, agent_name: agent.name, read_at: iso(now), delivery_acked: !!acked })
+  })
+
+  app.get('/messages/:id/readers', (c) => {
+    const { workspace, agent } = requireReader(c)
+    const m = readableMessage(workspace, agent, c.req.param('id'))
+    const nameOf = nameCache()
+    return ok(c, store.mail.readers(m.id).map((r) => ({ agent_id: r.agentId, agent_name: nameOf(r.agentId), read_at: iso(r.readAt) })))
   })
 
   app.get('/messages/:id/deliveries', (c) => {
@@ -83,7 +234,14 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     const m = store.mail.message(workspace.id, c.req.param('id'))
     if (!m) throw notFound('message')
     const nameOf = nameCache()
-    return ok(c, store.mail.deliveriesForMessage(m.id).map((d) => deliveryView(d, nameOf(d.agentId))))
+    const rows = store.mail.deliveriesForMessage(m.id).map((d) => deliveryView(d, nameOf(d.agentId)))
+    // Depth-cap rejections never got a mailbox row; show them as dead letters so the sender sees them.
+    const rejected = store.mail.failuresForMessage(m.id).map((f) => ({
+      id: f.id, agent_id: f.recipientId, agent_name: nameOf(f.recipientId), seq: null, status: 'dead_lettered', mode: m.mode,
+      delivered_at: null, acked_at: null, dead_lettered_at: iso(f.createdAt), failed_at: null, reason: f.reason,
+      expires_at: null, created_at: iso(f.createdAt),
+    }))
+    return ok(c, [...rows, ...rejected])
   })
 
   app.get('/inbox', (c) => {
@@ -100,6 +258,77 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
       })),
       mentions: [],
     })
+  })
+
+  app.get('/search', (c) => {
+    const { workspace, agent } = requireReader(c)
+    const q = c.req.query('q') ?? ''
+    if (q.trim() === '') throw new ApiError(400, 'invalid_request', 'q: required')
+    if (q.length > 500) throw new ApiError(400, 'invalid_request', 'q: at most 500 characters')
+    const channelName = c.req.query('channel')
+    const fromName = c.req.query('from')
+    let channelId: string | undefined
+    let fromId: string | undefined
+    if (channelName) {
+      const ch = store.channels.byName(workspace.id, channelName.replace(/^#/, ''))
+      if (!ch) return ok(c, [])
+      channelId = ch.id
+    }
+    if (fromName) {
+      const from = store.agents.byName(workspace.id, fromName.replace(/^@/, ''))
+      if (!from) return ok(c, [])
+      fromId = from.id
+    }
+    const nameOf = nameCache()
+    const hits = store.mail.search({ workspaceId: workspace.id, q, channelId, fromId, viewerId: agent?.id, limit: parseLimit(c, 20, 100) })
+    return ok(c, hits.map((m) => fullView(m, nameOf)))
+  })
+
+  // Agent-facing delivery queue (engine.md §2.5): FIFO, with the message payload.
+  app.get('/deliveries', (c) => {
+    const { agent } = requireAgent(c)
+    const status = c.req.query('status')
+    const statuses = status ? status.split(',') : ['queued', 'delivered']
+    const nameOf = nameCache()
+    const rows = store.mail.deliveriesFor(agent.id, statuses, parseLimit(c, 50, 500), ctx.config.now())
+    return ok(c, rows.map((d) => {
+      const m = store.mail.message(d.workspaceId, d.messageId)
+      return { ...deliveryView(d, agent.name), message_id: d.messageId, message: m ? fullView(m, nameOf) : null }
+    }))
+  })
+
+  const ownDelivery = (ws: WorkspaceRow, agent: AgentRow, id: string) => {
+    const d = store.mail.delivery(ws.id, id)
+    if (!d || d.agentId !== agent.id) throw notFound('delivery')
+    return d
+  }
+
+  app.post('/deliveries/:id/ack', (c) => {
+    const { workspace, agent } = requireAgent(c)
+    const d = ownDelivery(workspace, agent, c.req.param('id'))
+    const moved = store.mail.ackOne(d.id, ctx.config.now())
+    if (moved) ctx.router.changed([moved])
+    return ok(c, deliveryView(moved ?? d, agent.name))
+  })
+
+  app.post('/deliveries/:id/fail', async (c) => {
+    const { workspace, agent } = requireAgent(c)
+    const d = ownDelivery(workspace, agent, c.req.param('id'))
+    const body = await parseBody(c, failSchema)
+    const moved = store.mail.failOne(d.id, ctx.config.now(), body.reason ?? 'failed')
+    if (moved) ctx.router.changed([moved])
+    return ok(c, deliveryView(moved ?? d, agent.name))
+  })
+
+  app.post('/deliveries/:id/defer', (c) => {
+    const { workspace, agent } = requireAgent(c)
+    const d = ownDelivery(workspace, agent, c.req.param('id'))
+    const moved = store.mail.deferOne(d.id)
+    if (moved) {
+      ctx.router.changed([moved])
+      ctx.router.notify([agent.id])
+    }
+    return ok(c, deliveryView(moved ?? d, agent.name))
   })
 
   return app

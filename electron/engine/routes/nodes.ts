@@ -23,6 +23,13 @@ export function nodeRoutes(ctx: EngineContext): Hono<AppEnv> {
     return node
   }
 
+  /** Roster entry: the descriptor plus the agents bound to the node and held capacity. */
+  const rosterView = (n: NodeRow, now: number) => ({
+    ...nodeView(n, now),
+    reserved_agents: n.reservedAgents,
+    agents: store.agents.listOnNode(n.id).map((a) => ({ agent_id: a.id, name: a.name, status: a.status })),
+  })
+
   app.post('/nodes', async (c) => {
     const ws = requireWorkspaceKey(c)
     const body = await parseBody(c, createNodeRequestSchema)
@@ -82,18 +89,19 @@ export function nodeRoutes(ctx: EngineContext): Hono<AppEnv> {
     const nodes = store.nodes
       .list(workspace.id)
       .filter((n) => (!capability || n.capabilities.some((cap) => cap.name === capability)) && (!name || n.name === name))
-    return ok(c, nodes.map((n) => nodeView(n, now)))
+    return ok(c, nodes.map((n) => rosterView(n, now)))
   })
 
   app.get('/nodes/:name', (c) => {
     const { workspace } = requireReader(c)
-    return ok(c, nodeView(nodeByName(workspace.id, c.req.param('name')), ctx.config.now()))
+    return ok(c, rosterView(nodeByName(workspace.id, c.req.param('name')), ctx.config.now()))
   })
 
   app.delete('/nodes/:name', (c) => {
     const ws = requireWorkspaceKey(c)
     const node = nodeByName(ws.id, c.req.param('name'))
     ctx.router.connection(node.id)?.close('node_deleted')
+    ctx.actions.nodeLost(node.id)
     store.nodes.delete(node.id)
     return ok(c, { id: node.id, name: node.name, deleted: true })
   })

@@ -100,4 +100,76 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX deliveries_message ON deliveries(message_id);
   CREATE INDEX deliveries_expiry ON deliveries(status, expires_at);
   `,
+  // 2: threads, group DMs, read receipts, FTS5 search, dead-letter reasons and
+  // failures, agent credential/presence columns, node reservations, invocations.
+  `
+  ALTER TABLE messages ADD COLUMN thread_id TEXT;
+  CREATE INDEX messages_thread ON messages(thread_id);
+  ALTER TABLE conversations ADD COLUMN kind TEXT NOT NULL DEFAULT 'dm';
+  ALTER TABLE conversations ADD COLUMN name TEXT;
+  CREATE TABLE conversation_members (
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    agent_id TEXT NOT NULL REFERENCES agents(id),
+    joined_at INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, agent_id)
+  );
+  CREATE INDEX conversation_members_agent ON conversation_members(agent_id);
+  INSERT INTO conversation_members (conversation_id, agent_id, joined_at) SELECT id, agent_a, created_at FROM conversations;
+  INSERT OR IGNORE INTO conversation_members (conversation_id, agent_id, joined_at) SELECT id, agent_b, created_at FROM conversations;
+  ALTER TABLE deliveries ADD COLUMN reason TEXT;
+  ALTER TABLE deliveries ADD COLUMN failed_at INTEGER;
+  CREATE TABLE delivery_failures (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    message_id TEXT NOT NULL REFERENCES messages(id),
+    recipient_id TEXT NOT NULL REFERENCES agents(id),
+    sender_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX delivery_failures_message ON delivery_failures(message_id);
+  CREATE TABLE message_reads (
+    message_id TEXT NOT NULL REFERENCES messages(id),
+    agent_id TEXT NOT NULL REFERENCES agents(id),
+    read_at INTEGER NOT NULL,
+    PRIMARY KEY (message_id, agent_id)
+  );
+  CREATE VIRTUAL TABLE messages_fts USING fts5(text, content='messages', content_rowid='rowid');
+  INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+  CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, text) VALUES (new.rowid, new.text);
+  END;
+  CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+  END;
+  ALTER TABLE agents ADD COLUMN origin_node_id TEXT;
+  ALTER TABLE agents ADD COLUMN last_seen_at INTEGER;
+  ALTER TABLE agents ADD COLUMN wire_seq_base INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE agents ADD COLUMN revoked_at INTEGER;
+  ALTER TABLE nodes ADD COLUMN reserved_agents INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE action_invocations (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    action_name TEXT NOT NULL,
+    capability TEXT NOT NULL,
+    caller_id TEXT,
+    input TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    target_node_id TEXT,
+    dispatched_node_id TEXT,
+    attempted_node_ids TEXT NOT NULL DEFAULT '[]',
+    dispatch_attempts INTEGER NOT NULL DEFAULT 0,
+    reserved INTEGER NOT NULL DEFAULT 0,
+    retry_after_at INTEGER,
+    dispatched_at INTEGER,
+    output TEXT,
+    error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    completed_at INTEGER
+  );
+  CREATE INDEX action_invocations_open ON action_invocations(status, retry_after_at);
+  CREATE INDEX action_invocations_node ON action_invocations(dispatched_node_id, status);
+  `,
 ]

@@ -43,6 +43,7 @@ export function toNode(r: Raw): NodeRow {
     handlersLive: Number(r.handlers_live) === 1,
     load: optNum(r.load),
     activeAgents: Number(r.active_agents),
+    reservedAgents: Number(r.reserved_agents ?? 0),
     lastHeartbeatAt: optNum(r.last_heartbeat_at),
     createdAt: Number(r.created_at),
   }
@@ -60,6 +61,10 @@ export function toAgent(r: Raw): AgentRow {
     nodeId: optStr(r.node_id),
     deliverySeq: Number(r.delivery_seq),
     deliveryAckSeq: Number(r.delivery_ack_seq),
+    originNodeId: optStr(r.origin_node_id),
+    lastSeenAt: optNum(r.last_seen_at),
+    wireSeqBase: Number(r.wire_seq_base ?? 0),
+    revokedAt: optNum(r.revoked_at),
     createdAt: Number(r.created_at),
   }
 }
@@ -169,6 +174,32 @@ export class SqliteNodes implements NodeStore {
       this.db.prepare('DELETE FROM nodes WHERE id = ?').run(id)
     })()
   }
+
+  staleOnline(cutoff: number): NodeRow[] {
+    return (this.db
+      .prepare("SELECT * FROM nodes WHERE status = 'online' AND (last_heartbeat_at IS NULL OR last_heartbeat_at < ?)")
+      .all(cutoff) as Raw[]).map(toNode)
+  }
+
+  markLost(id: string): void {
+    this.db.transaction(() => {
+      this.db.prepare("UPDATE nodes SET status = 'offline', handlers_live = 0 WHERE id = ?").run(id)
+      this.db.prepare("UPDATE agents SET status = 'offline' WHERE node_id = ? AND status = 'active'").run(id)
+    })()
+  }
+
+  reserve(id: string): boolean {
+    return this.db
+      .prepare(
+        `UPDATE nodes SET reserved_agents = reserved_agents + 1
+         WHERE id = ? AND (max_agents = 0 OR active_agents + reserved_agents < max_agents)`,
+      )
+      .run(id).changes > 0
+  }
+
+  release(id: string): void {
+    this.db.prepare('UPDATE nodes SET reserved_agents = MAX(0, reserved_agents - 1) WHERE id = ?').run(id)
+  }
 }
 
 export class SqliteAgents implements AgentStore {
@@ -194,19 +225,39 @@ export class SqliteAgents implements AgentStore {
   insert(a: AgentRow, tokenHash: string): void {
     this.db
       .prepare(
-        `INSERT INTO agents (id, workspace_id, name, type, status, metadata, token_hash, node_id, delivery_seq, delivery_ack_seq, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO agents (id, workspace_id, name, type, status, metadata, token_hash, node_id, delivery_seq, delivery_ack_seq,
+          origin_node_id, last_seen_at, wire_seq_base, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(a.id, a.workspaceId, a.name, a.type, a.status, JSON.stringify(a.metadata), tokenHash, a.nodeId,
-        a.deliverySeq, a.deliveryAckSeq, a.createdAt)
+        a.deliverySeq, a.deliveryAckSeq, a.originNodeId, a.lastSeenAt, a.wireSeqBase, a.createdAt)
   }
 
   setToken(id: string, tokenHash: string): void {
-    this.db.prepare('UPDATE agents SET token_hash = ? WHERE id = ?').run(tokenHash, id)
+    this.db.prepare('UPDATE agents SET token_hash = ?, revoked_at = NULL WHERE id = ?').run(tokenHash, id)
   }
 
   assume(id: string, nodeId: string, tokenHash: string): void {
-    this.db.prepare("UPDATE agents SET token_hash = ?, node_id = ?, status = 'active' WHERE id = ?").run(tokenHash, nodeId, id)
+    this.db
+      .prepare("UPDATE agents SET token_hash = ?, node_id = ?, status = 'active', revoked_at = NULL, origin_node_id = COALESCE(origin_node_id, ?) WHERE id = ?")
+      .run(tokenHash, nodeId, nodeId, id)
+  }
+
+  recover(id: string, nodeId: string, tokenHash: string): void {
+    this.assume(id, nodeId, tokenHash)
+  }
+
+  revoke(id: string, at: number): void {
+    // token_hash is UNIQUE NOT NULL: an unmatchable per-agent value (never a SHA-256 hex).
+    this.db.prepare('UPDATE agents SET token_hash = ?, revoked_at = ? WHERE id = ?').run(`revoked:${id}:${at}`, at, id)
+  }
+
+  setWireSeqBase(id: string, base: number): void {
+    this.db.prepare('UPDATE agents SET wire_seq_base = ? WHERE id = ?').run(base, id)
+  }
+
+  touch(id: string, at: number): void {
+    this.db.prepare('UPDATE agents SET last_seen_at = ? WHERE id = ?').run(at, id)
   }
 
   bind(id: string, nodeId: string | null, status: AgentRow['status']): void {
@@ -230,6 +281,12 @@ export class SqliteAgents implements AgentStore {
 
 export class SqliteChannels implements ChannelStore {
   constructor(private readonly db: Database) {}
+
+  memberOf(agentId: string): ChannelRow[] {
+    return (this.db
+      .prepare('SELECT c.* FROM channel_members m JOIN channels c ON c.id = m.channel_id WHERE m.agent_id = ? ORDER BY c.name')
+      .all(agentId) as Raw[]).map(toChannel)
+  }
 
   get(id: string): ChannelRow | undefined {
     const r = this.db.prepare('SELECT * FROM channels WHERE id = ?').get(id) as Raw | undefined

@@ -2,19 +2,22 @@
  * SQLite mailbox: messages, conversations and per-recipient delivery rows.
  * Every post writes the message and all of its delivery rows in one transaction,
  * so a crash can never leave a message without its mail (or mail without a message).
+ * State changes are guarded updates (`WHERE status IN …`) and return the rows they
+ * moved, so the caller can notify exactly once per transition.
  */
 import type { Database } from 'better-sqlite3'
 import type { DeliveryStatus } from '../../../shared/wire'
-import { deliveryId } from '../ids'
+import { deliveryId, newId } from '../ids'
 import type {
-  ConversationRow, DeliveryRow, InboxRow, InjectionMode, MailStore, MessageRow,
-  PostChannelInput, PostChannelResult, PostDmInput, PostDmResult,
+  AgentRow, ConversationRow, DeliveryFailureRow, DeliveryRow, InboxRow, InjectionMode, MailStore, MessageRow,
+  PostChannelInput, PostChannelResult, PostConversationInput, PostDmInput, PostDmResult, SearchQuery,
 } from './types'
 
 type Raw = Record<string, unknown>
 
 const STATUSES: readonly DeliveryStatus[] = ['queued', 'delivered', 'acked', 'failed', 'dead_lettered']
 const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v))
+const optStr = (v: unknown): string | null => (v === null || v === undefined ? null : String(v))
 
 function toMessage(r: Raw): MessageRow {
   let attachments: unknown[] = []
@@ -26,11 +29,12 @@ function toMessage(r: Raw): MessageRow {
     id: String(r.id),
     workspaceId: String(r.workspace_id),
     agentId: String(r.agent_id),
-    channelId: r.channel_id == null ? null : String(r.channel_id),
-    conversationId: r.conversation_id == null ? null : String(r.conversation_id),
+    channelId: optStr(r.channel_id),
+    conversationId: optStr(r.conversation_id),
     text: String(r.text),
     mode: r.mode === 'steer' ? 'steer' : 'wait',
     attachments,
+    threadId: optStr(r.thread_id),
     createdAt: Number(r.created_at),
   }
 }
@@ -49,17 +53,46 @@ function toDelivery(r: Raw): DeliveryRow {
     deliveredAt: optNum(r.delivered_at),
     ackedAt: optNum(r.acked_at),
     deadLetteredAt: optNum(r.dead_lettered_at),
+    reason: optStr(r.reason),
+    failedAt: optNum(r.failed_at),
     createdAt: Number(r.created_at),
   }
 }
 
 function toConversation(r: Raw): ConversationRow {
-  return { id: String(r.id), workspaceId: String(r.workspace_id), agentA: String(r.agent_a), agentB: String(r.agent_b), createdAt: Number(r.created_at) }
+  return {
+    id: String(r.id),
+    workspaceId: String(r.workspace_id),
+    kind: r.kind === 'group' ? 'group' : 'dm',
+    name: optStr(r.name),
+    agentA: String(r.agent_a),
+    agentB: String(r.agent_b),
+    createdAt: Number(r.created_at),
+  }
+}
+
+function toFailure(r: Raw): DeliveryFailureRow {
+  return {
+    id: String(r.id), workspaceId: String(r.workspace_id), messageId: String(r.message_id), recipientId: String(r.recipient_id),
+    senderId: String(r.sender_id), reason: 'depth_cap', createdAt: Number(r.created_at),
+  }
+}
+
+/** User text → an FTS5 query of quoted terms (AND), so no input is FTS syntax. */
+export function ftsQuery(q: string): string | undefined {
+  const terms = q.match(/[\p{L}\p{N}_]+/gu) ?? []
+  if (terms.length === 0) return undefined
+  return terms.slice(0, 16).map((t) => `"${t}"`).join(' ')
 }
 
 interface MessageInsert {
   id: string; workspaceId: string; agentId: string; channelId: string | null; conversationId: string | null
-  text: string; mode: InjectionMode; attachments: unknown[]; createdAt: number
+  text: string; mode: InjectionMode; attachments: unknown[]; threadId: string | null; createdAt: number
+}
+
+interface FanOut {
+  workspaceId: string; from: AgentRow; message: MessageRow; recipients: Array<{ id: string; name: string }>
+  now: number; ttlMs: number; maxInFlight: number
 }
 
 export class SqliteMail implements MailStore {
@@ -75,10 +108,10 @@ export class SqliteMail implements MailStore {
   private insertMessage(m: MessageInsert): MessageRow {
     this.db
       .prepare(
-        `INSERT INTO messages (id, workspace_id, agent_id, channel_id, conversation_id, text, mode, attachments, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO messages (id, workspace_id, agent_id, channel_id, conversation_id, text, mode, attachments, thread_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(m.id, m.workspaceId, m.agentId, m.channelId, m.conversationId, m.text, m.mode, JSON.stringify(m.attachments), m.createdAt)
+      .run(m.id, m.workspaceId, m.agentId, m.channelId, m.conversationId, m.text, m.mode, JSON.stringify(m.attachments), m.threadId, m.createdAt)
     return { ...m }
   }
 
@@ -99,6 +132,8 @@ export class SqliteMail implements MailStore {
       deliveredAt: null,
       ackedAt: null,
       deadLetteredAt: null,
+      reason: null,
+      failedAt: null,
       createdAt: now,
     }
     this.db
@@ -110,24 +145,51 @@ export class SqliteMail implements MailStore {
     return row
   }
 
+  /** Delivery rows for every recipient with room; a durable failure row for each one at the cap. */
+  private fanOut(f: FanOut): PostChannelResult {
+    const deliveries: DeliveryRow[] = []
+    const rejected: string[] = []
+    const failures: DeliveryFailureRow[] = []
+    for (const r of f.recipients) {
+      if (r.id === f.from.id) continue
+      if (this.inFlight(r.id, f.now) >= f.maxInFlight) {
+        rejected.push(r.name)
+        const failure: DeliveryFailureRow = {
+          id: newId('dfail_'), workspaceId: f.workspaceId, messageId: f.message.id, recipientId: r.id, senderId: f.from.id,
+          reason: 'depth_cap', createdAt: f.now,
+        }
+        this.db
+          .prepare('INSERT INTO delivery_failures (id, workspace_id, message_id, recipient_id, sender_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+          .run(failure.id, failure.workspaceId, failure.messageId, failure.recipientId, failure.senderId, failure.reason, failure.createdAt)
+        failures.push(failure)
+        continue
+      }
+      deliveries.push(this.insertDelivery(f.workspaceId, f.message, r.id, f.now, f.ttlMs))
+    }
+    return { message: f.message, deliveries, rejected, failures }
+  }
+
   postDm(input: PostDmInput): PostDmResult {
     return this.db.transaction((): PostDmResult => {
       // Reject-new: the cap is checked before anything is written.
       if (this.inFlight(input.to.id, input.now) >= input.maxInFlight) return { ok: false, reason: 'mailbox_full' }
       const [a, b] = [input.from.id, input.to.id].sort()
       let conv = this.db
-        .prepare('SELECT * FROM conversations WHERE workspace_id = ? AND agent_a = ? AND agent_b = ?')
+        .prepare("SELECT * FROM conversations WHERE workspace_id = ? AND agent_a = ? AND agent_b = ? AND kind = 'dm'")
         .get(input.workspaceId, a, b) as Raw | undefined
       if (!conv) {
         this.db
-          .prepare('INSERT INTO conversations (id, workspace_id, agent_a, agent_b, created_at) VALUES (?, ?, ?, ?, ?)')
+          .prepare("INSERT INTO conversations (id, workspace_id, agent_a, agent_b, kind, created_at) VALUES (?, ?, ?, ?, 'dm', ?)")
           .run(input.conversationId, input.workspaceId, a, b, input.now)
-        conv = { id: input.conversationId, workspace_id: input.workspaceId, agent_a: a, agent_b: b, created_at: input.now }
+        const add = this.db.prepare('INSERT OR IGNORE INTO conversation_members (conversation_id, agent_id, joined_at) VALUES (?, ?, ?)')
+        add.run(input.conversationId, a, input.now)
+        add.run(input.conversationId, b, input.now)
+        conv = { id: input.conversationId, workspace_id: input.workspaceId, agent_a: a, agent_b: b, kind: 'dm', name: null, created_at: input.now }
       }
       const conversation = toConversation(conv)
       const message = this.insertMessage({
         id: input.messageId, workspaceId: input.workspaceId, agentId: input.from.id, channelId: null,
-        conversationId: conversation.id, text: input.text, mode: input.mode, attachments: input.attachments, createdAt: input.now,
+        conversationId: conversation.id, text: input.text, mode: input.mode, attachments: input.attachments, threadId: null, createdAt: input.now,
       })
       const delivery = this.insertDelivery(input.workspaceId, message, input.to.id, input.now, input.ttlMs)
       return { ok: true, message, conversation, delivery }
@@ -138,7 +200,8 @@ export class SqliteMail implements MailStore {
     return this.db.transaction((): PostChannelResult => {
       const message = this.insertMessage({
         id: input.messageId, workspaceId: input.workspaceId, agentId: input.from.id, channelId: input.channel.id,
-        conversationId: null, text: input.text, mode: input.mode, attachments: input.attachments, createdAt: input.now,
+        conversationId: null, text: input.text, mode: input.mode, attachments: input.attachments, threadId: input.threadId ?? null,
+        createdAt: input.now,
       })
       const recipients = this.db
         .prepare(
@@ -146,17 +209,51 @@ export class SqliteMail implements MailStore {
            WHERE m.channel_id = ? AND a.id != ? ORDER BY a.name`,
         )
         .all(input.channel.id, input.from.id) as Array<{ id: string; name: string }>
-      const deliveries: DeliveryRow[] = []
-      const rejected: string[] = []
-      for (const r of recipients) {
-        if (this.inFlight(r.id, input.now) >= input.maxInFlight) {
-          rejected.push(r.name)
-          continue
-        }
-        deliveries.push(this.insertDelivery(input.workspaceId, message, r.id, input.now, input.ttlMs))
-      }
-      return { message, deliveries, rejected }
+      return this.fanOut({ ...input, message, recipients })
     })()
+  }
+
+  postConversation(input: PostConversationInput): PostChannelResult {
+    return this.db.transaction((): PostChannelResult => {
+      const message = this.insertMessage({
+        id: input.messageId, workspaceId: input.workspaceId, agentId: input.from.id, channelId: null,
+        conversationId: input.conversation.id, text: input.text, mode: input.mode, attachments: input.attachments,
+        threadId: input.threadId ?? null, createdAt: input.now,
+      })
+      const recipients = this.db
+        .prepare(
+          `SELECT a.id, a.name FROM conversation_members m JOIN agents a ON a.id = m.agent_id
+           WHERE m.conversation_id = ? AND a.id != ? ORDER BY a.name`,
+        )
+        .all(input.conversation.id, input.from.id) as Array<{ id: string; name: string }>
+      return this.fanOut({ ...input, message, recipients })
+    })()
+  }
+
+  createGroup(conv: ConversationRow, memberIds: string[]): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO conversations (id, workspace_id, agent_a, agent_b, kind, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(conv.id, conv.workspaceId, conv.id, conv.id, 'group', conv.name, conv.createdAt)
+      const add = this.db.prepare('INSERT OR IGNORE INTO conversation_members (conversation_id, agent_id, joined_at) VALUES (?, ?, ?)')
+      for (const id of memberIds) add.run(conv.id, id, conv.createdAt)
+    })()
+  }
+
+  addConversationMember(conversationId: string, agentId: string, at: number): boolean {
+    return this.db
+      .prepare('INSERT OR IGNORE INTO conversation_members (conversation_id, agent_id, joined_at) VALUES (?, ?, ?)')
+      .run(conversationId, agentId, at).changes > 0
+  }
+
+  removeConversationMember(conversationId: string, agentId: string): boolean {
+    return this.db.prepare('DELETE FROM conversation_members WHERE conversation_id = ? AND agent_id = ?').run(conversationId, agentId).changes > 0
+  }
+
+  conversationMembers(conversationId: string): string[] {
+    return (this.db
+      .prepare('SELECT agent_id FROM conversation_members WHERE conversation_id = ? ORDER BY joined_at, agent_id')
+      .all(conversationId) as Array<{ agent_id: string }>).map((r) => r.agent_id)
   }
 
   message(workspaceId: string, id: string): MessageRow | undefined {
@@ -168,6 +265,10 @@ export class SqliteMail implements MailStore {
     return (this.db.prepare('SELECT * FROM deliveries WHERE message_id = ? ORDER BY agent_id').all(messageId) as Raw[]).map(toDelivery)
   }
 
+  failuresForMessage(messageId: string): DeliveryFailureRow[] {
+    return (this.db.prepare('SELECT * FROM delivery_failures WHERE message_id = ? ORDER BY created_at').all(messageId) as Raw[]).map(toFailure)
+  }
+
   conversation(workspaceId: string, id: string): ConversationRow | undefined {
     const r = this.db.prepare('SELECT * FROM conversations WHERE workspace_id = ? AND id = ?').get(workspaceId, id) as Raw | undefined
     return r && toConversation(r)
@@ -175,14 +276,18 @@ export class SqliteMail implements MailStore {
 
   conversationsFor(agentId: string): ConversationRow[] {
     return (this.db
-      .prepare('SELECT * FROM conversations WHERE agent_a = ? OR agent_b = ? ORDER BY created_at DESC')
-      .all(agentId, agentId) as Raw[]).map(toConversation)
+      .prepare(
+        `SELECT c.* FROM conversations c JOIN conversation_members m ON m.conversation_id = c.id
+         WHERE m.agent_id = ? ORDER BY c.created_at DESC`,
+      )
+      .all(agentId) as Raw[]).map(toConversation)
   }
 
   private page(column: 'channel_id' | 'conversation_id', key: string, limit: number, before?: string): MessageRow[] {
+    // Top-level messages only; thread replies are read through /messages/:id/replies.
     const rows = this.db
       .prepare(
-        `SELECT * FROM messages WHERE ${column} = ?
+        `SELECT * FROM messages WHERE ${column} = ? AND thread_id IS NULL
            AND (? IS NULL OR rowid < (SELECT rowid FROM messages WHERE id = ?))
          ORDER BY rowid DESC LIMIT ?`,
       )
@@ -197,6 +302,14 @@ export class SqliteMail implements MailStore {
 
   channelMessages(channelId: string, limit: number, before?: string): MessageRow[] {
     return this.page('channel_id', channelId, limit, before)
+  }
+
+  replies(parentId: string, limit: number): MessageRow[] {
+    return (this.db.prepare('SELECT * FROM messages WHERE thread_id = ? ORDER BY rowid LIMIT ?').all(parentId, limit) as Raw[]).map(toMessage)
+  }
+
+  replyCount(parentId: string): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM messages WHERE thread_id = ?').get(parentId) as { n: number }).n
   }
 
   pendingFor(agentId: string, now: number, includeDelivered: boolean): DeliveryRow[] {
@@ -220,8 +333,8 @@ export class SqliteMail implements MailStore {
     return this.db.prepare("UPDATE deliveries SET status = 'delivered', delivered_at = ? WHERE id = ? AND status = 'queued'").run(at, id).changes > 0
   }
 
-  ackUpTo(agentId: string, upToSeq: number, at: number): boolean {
-    return this.db.transaction((): boolean => {
+  ackUpTo(agentId: string, upToSeq: number, at: number): DeliveryRow[] {
+    return this.db.transaction((): DeliveryRow[] => {
       // Clamp to the high-water mark so a bogus ack cannot hide future mail behind the cursor.
       const moved = this.db
         .prepare(
@@ -229,24 +342,127 @@ export class SqliteMail implements MailStore {
            WHERE id = ? AND delivery_ack_seq < MIN(?, delivery_seq)`,
         )
         .run(upToSeq, agentId, upToSeq).changes > 0
-      if (!moved) return false
-      this.db
+      if (!moved) return []
+      const rows = (this.db
         .prepare(
           `UPDATE deliveries SET status = 'acked', acked_at = ?
-           WHERE agent_id = ? AND seq <= ? AND status IN ('queued', 'delivered', 'failed')`,
+           WHERE agent_id = ? AND seq <= ? AND status IN ('queued', 'delivered', 'failed') RETURNING *`,
         )
-        .run(at, agentId, upToSeq)
-      return true
+        .all(at, agentId, upToSeq) as Raw[]).map(toDelivery)
+      // An ack also reads: receipts for every message it covered.
+      const receipt = this.db.prepare('INSERT OR IGNORE INTO message_reads (message_id, agent_id, read_at) VALUES (?, ?, ?)')
+      for (const r of rows) receipt.run(r.messageId, agentId, at)
+      return rows.sort((a, b) => a.seq - b.seq)
     })()
   }
 
-  expire(now: number): number {
-    return this.db
+  compactCursor(agentId: string): number {
+    return this.db.transaction((): number => {
+      const agent = this.db.prepare('SELECT delivery_seq, delivery_ack_seq FROM agents WHERE id = ?').get(agentId) as
+        | { delivery_seq: number; delivery_ack_seq: number }
+        | undefined
+      if (!agent) return 0
+      const open = this.db
+        .prepare("SELECT MIN(seq) AS s FROM deliveries WHERE agent_id = ? AND seq > ? AND status NOT IN ('acked', 'dead_lettered')")
+        .get(agentId, agent.delivery_ack_seq) as { s: number | null }
+      const target = open.s === null ? agent.delivery_seq : open.s - 1
+      if (target > agent.delivery_ack_seq) {
+        this.db.prepare('UPDATE agents SET delivery_ack_seq = ? WHERE id = ? AND delivery_ack_seq < ?').run(target, agentId, target)
+        return target
+      }
+      return agent.delivery_ack_seq
+    })()
+  }
+
+  expire(now: number): DeliveryRow[] {
+    return (this.db
       .prepare(
-        `UPDATE deliveries SET status = 'dead_lettered', dead_lettered_at = ?
-         WHERE status IN ('queued', 'delivered') AND expires_at <= ?`,
+        `UPDATE deliveries SET status = 'dead_lettered', dead_lettered_at = ?, reason = 'ttl_expired'
+         WHERE status IN ('queued', 'delivered', 'failed') AND expires_at <= ? RETURNING *`,
       )
-      .run(now, now).changes
+      .all(now, now) as Raw[]).map(toDelivery)
+  }
+
+  markRead(messageId: string, agentId: string, at: number): DeliveryRow | undefined {
+    return this.db.transaction((): DeliveryRow | undefined => {
+      this.db.prepare('INSERT OR IGNORE INTO message_reads (message_id, agent_id, read_at) VALUES (?, ?, ?)').run(messageId, agentId, at)
+      const r = this.db
+        .prepare(
+          `UPDATE deliveries SET status = 'acked', acked_at = ?
+           WHERE message_id = ? AND agent_id = ? AND status IN ('queued', 'delivered', 'failed') RETURNING *`,
+        )
+        .get(at, messageId, agentId) as Raw | undefined
+      return r && toDelivery(r)
+    })()
+  }
+
+  readers(messageId: string): Array<{ agentId: string; readAt: number }> {
+    return (this.db
+      .prepare('SELECT agent_id, read_at FROM message_reads WHERE message_id = ? ORDER BY read_at, agent_id')
+      .all(messageId) as Array<{ agent_id: string; read_at: number }>).map((r) => ({ agentId: r.agent_id, readAt: r.read_at }))
+  }
+
+  search(q: SearchQuery): MessageRow[] {
+    const match = ftsQuery(q.q)
+    if (!match) return []
+    const rows = this.db
+      .prepare(
+        `SELECT m.* FROM messages_fts f JOIN messages m ON m.rowid = f.rowid
+         WHERE messages_fts MATCH ? AND m.workspace_id = ?
+           AND (? IS NULL OR m.channel_id = ?)
+           AND (? IS NULL OR m.agent_id = ?)
+           AND (? IS NULL OR m.channel_id IS NOT NULL
+                OR m.conversation_id IN (SELECT conversation_id FROM conversation_members WHERE agent_id = ?))
+         ORDER BY m.rowid DESC LIMIT ?`,
+      )
+      .all(match, q.workspaceId, q.channelId ?? null, q.channelId ?? null, q.fromId ?? null, q.fromId ?? null,
+        q.viewerId ?? null, q.viewerId ?? null, q.limit) as Raw[]
+    return rows.map(toMessage)
+  }
+
+  delivery(workspaceId: string, id: string): DeliveryRow | undefined {
+    const r = this.db.prepare('SELECT * FROM deliveries WHERE workspace_id = ? AND id = ?').get(workspaceId, id) as Raw | undefined
+    return r && toDelivery(r)
+  }
+
+  deliveriesFor(agentId: string, statuses: readonly string[], limit: number, now: number): DeliveryRow[] {
+    const wanted = statuses.filter((s) => (STATUSES as readonly string[]).includes(s))
+    if (wanted.length === 0) return []
+    const marks = wanted.map(() => '?').join(', ')
+    const liveOnly = wanted.every((s) => s === 'queued' || s === 'delivered')
+    return (this.db
+      .prepare(
+        `SELECT * FROM deliveries WHERE agent_id = ? AND status IN (${marks}) AND (? = 0 OR expires_at > ?) ORDER BY seq LIMIT ?`,
+      )
+      .all(agentId, ...wanted, liveOnly ? 1 : 0, now, limit) as Raw[]).map(toDelivery)
+  }
+
+  ackOne(id: string, at: number): DeliveryRow | undefined {
+    const r = this.db
+      .prepare("UPDATE deliveries SET status = 'acked', acked_at = ? WHERE id = ? AND status IN ('queued', 'delivered', 'failed') RETURNING *")
+      .get(at, id) as Raw | undefined
+    if (r) this.db.prepare('INSERT OR IGNORE INTO message_reads (message_id, agent_id, read_at) VALUES (?, ?, ?)').run(r.message_id, r.agent_id, at)
+    return r && toDelivery(r)
+  }
+
+  failOne(id: string, at: number, reason: string): DeliveryRow | undefined {
+    const r = this.db
+      .prepare("UPDATE deliveries SET status = 'failed', failed_at = ?, reason = ? WHERE id = ? AND status IN ('queued', 'delivered') RETURNING *")
+      .get(at, reason, id) as Raw | undefined
+    return r && toDelivery(r)
+  }
+
+  deferOne(id: string): DeliveryRow | undefined {
+    const r = this.db
+      .prepare("UPDATE deliveries SET status = 'queued' WHERE id = ? AND status IN ('delivered', 'failed') RETURNING *")
+      .get(id) as Raw | undefined
+    return r && toDelivery(r)
+  }
+
+  deliveriesAfter(agentId: string, afterSeq: number, limit: number): DeliveryRow[] {
+    return (this.db
+      .prepare("SELECT * FROM deliveries WHERE agent_id = ? AND seq > ? AND status != 'dead_lettered' ORDER BY seq LIMIT ?")
+      .all(agentId, afterSeq, limit) as Raw[]).map(toDelivery)
   }
 
   inbox(agentId: string): InboxRow {

@@ -9,6 +9,7 @@ import { MIGRATIONS } from './migrations'
 import type { Store } from './types'
 import { SqliteAgents, SqliteChannels, SqliteNodes, SqliteWorkspaces } from './sqlite-directory'
 import { SqliteMail } from './sqlite-mail'
+import { SqliteInvocations } from './sqlite-actions'
 
 export type Db = Database.Database
 
@@ -40,6 +41,7 @@ export function openSqliteStore(dataDir: string): Store {
     agents: new SqliteAgents(db),
     channels: new SqliteChannels(db),
     mail: new SqliteMail(db),
+    invocations: new SqliteInvocations(db),
     close: () => db.close(),
   }
 }

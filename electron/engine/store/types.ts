@@ -27,6 +27,8 @@ export interface NodeRow {
   handlersLive: boolean
   load: number | null
   activeAgents: number
+  /** Spawns dispatched to this node and not yet finished (capacity held for them). */
+  reservedAgents: number
   lastHeartbeatAt: number | null
   createdAt: number
 }
@@ -46,12 +48,31 @@ export interface AgentRow {
   deliverySeq: number
   /** Cumulative ack cursor. */
   deliveryAckSeq: number
+  /** Node that first hosted it (agent.recover is only allowed from there). */
+  originNodeId: string | null
+  /** Last authenticated REST call / heartbeat (presence of agents without a node). */
+  lastSeenAt: number | null
+  /**
+   * Wire seq = seq - wireSeqBase on a legacy (non cursor-aware) node: a fresh broker
+   * session starts at 1, so the base is set to the ack cursor at agent.register.
+   */
+  wireSeqBase: number
+  revokedAt: number | null
   createdAt: number
 }
 
 export interface ChannelRow { id: string; workspaceId: string; name: string; topic: string | null; createdAt: number }
 
-export interface ConversationRow { id: string; workspaceId: string; agentA: string; agentB: string; createdAt: number }
+export interface ConversationRow {
+  id: string
+  workspaceId: string
+  kind: 'dm' | 'group'
+  name: string | null
+  /** 1:1 only (sorted pair); for groups both hold the conversation id. */
+  agentA: string
+  agentB: string
+  createdAt: number
+}
 
 export type InjectionMode = 'wait' | 'steer'
 
@@ -64,6 +85,8 @@ export interface MessageRow {
   text: string
   mode: InjectionMode
   attachments: unknown[]
+  /** Parent message id for a thread reply. */
+  threadId: string | null
   createdAt: number
 }
 
@@ -79,10 +102,24 @@ export interface DeliveryRow {
   deliveredAt: number | null
   ackedAt: number | null
   deadLetteredAt: number | null
+  /** Why a row is dead-lettered/failed (`ttl_expired`, or the caller's reason). */
+  reason: string | null
+  failedAt: number | null
   createdAt: number
 }
 
-export interface NewNode extends Omit<NodeRow, 'status' | 'handlersLive' | 'load' | 'activeAgents' | 'lastHeartbeatAt'> {
+/** A recipient the message never reached a mailbox of (reject-new at the depth cap). */
+export interface DeliveryFailureRow {
+  id: string
+  workspaceId: string
+  messageId: string
+  recipientId: string
+  senderId: string
+  reason: 'depth_cap'
+  createdAt: number
+}
+
+export interface NewNode extends Omit<NodeRow, 'status' | 'handlersLive' | 'load' | 'activeAgents' | 'reservedAgents' | 'lastHeartbeatAt'> {
   tokenHash: string
 }
 
@@ -143,6 +180,13 @@ export interface NodeStore {
   resetAllOffline(): void
   /** Deletes the node and unbinds (offlines) its agents in one transaction. */
   delete(id: string): void
+  /** Nodes still marked online whose last heartbeat is older than `cutoff`. */
+  staleOnline(cutoff: number): NodeRow[]
+  /** Marks the node offline and its active agents offline (bindings kept), atomically. */
+  markLost(id: string): void
+  /** Guarded capacity reservation: false when the node is full (max 0 = unbounded). */
+  reserve(id: string): boolean
+  release(id: string): void
 }
 
 export interface AgentStore {
@@ -160,9 +204,17 @@ export interface AgentStore {
   setStatus(id: string, status: AgentRow['status']): void
   /** Count of queued|delivered, unexpired rows above the ack cursor. */
   pendingCount(id: string, now: number): number
+  /** Kills the token (hash replaced by an unmatchable value). */
+  revoke(id: string, at: number): void
+  /** agent.recover: new token, rebound to the node, active. */
+  recover(id: string, nodeId: string, tokenHash: string): void
+  setWireSeqBase(id: string, base: number): void
+  touch(id: string, at: number): void
 }
 
 export interface ChannelStore {
+  /** Channels the agent is a member of. */
+  memberOf(agentId: string): ChannelRow[]
   get(id: string): ChannelRow | undefined
   byName(workspaceId: string, name: string): ChannelRow | undefined
   list(workspaceId: string): Array<ChannelRow & { memberCount: number }>
@@ -191,6 +243,7 @@ export interface PostChannelInput {
   workspaceId: string
   from: AgentRow
   channel: ChannelRow
+  threadId?: string | null
   messageId: string
   text: string
   mode: InjectionMode
@@ -209,6 +262,34 @@ export interface PostChannelResult {
   deliveries: DeliveryRow[]
   /** Recipients whose mailbox was at the cap (reject-new, not drop-oldest). */
   rejected: string[]
+  /** One durable failure row per rejected recipient (visible over REST). */
+  failures: DeliveryFailureRow[]
+}
+
+/** A post into an existing conversation (group DM) or a thread reply. */
+export interface PostConversationInput {
+  workspaceId: string
+  from: AgentRow
+  conversation: ConversationRow
+  threadId?: string | null
+  messageId: string
+  text: string
+  mode: InjectionMode
+  attachments: unknown[]
+  now: number
+  ttlMs: number
+  maxInFlight: number
+}
+
+export interface SearchQuery {
+  workspaceId: string
+  /** Raw user text; the store turns it into a safe FTS5 query. */
+  q: string
+  channelId?: string
+  fromId?: string
+  /** Restrict to what this agent may read (its DMs + every channel). */
+  viewerId?: string
+  limit: number
 }
 
 export interface InboxRow {
@@ -234,11 +315,78 @@ export interface MailStore {
   agentsWithQueued(now: number): string[]
   /** Guarded queued→delivered flip; false if the row moved on meanwhile. */
   markDelivered(deliveryId: string, at: number): boolean
-  /** Cumulative ack; returns false when it would not raise the cursor. */
-  ackUpTo(agentId: string, upToSeq: number, at: number): boolean
-  /** queued|delivered rows past expires_at → dead_lettered; returns the count. */
-  expire(now: number): number
+  /** Cumulative ack; returns the rows it moved to acked ([] when the cursor did not rise). */
+  ackUpTo(agentId: string, upToSeq: number, at: number): DeliveryRow[]
+  /** queued|delivered rows past expires_at → dead_lettered (reason ttl_expired); returns them. */
+  expire(now: number): DeliveryRow[]
   inbox(agentId: string): InboxRow
+
+  /** Raises the ack cursor over a leading run of terminal rows (acked/dead) so no gap remains. */
+  compactCursor(agentId: string): number
+  createGroup(conv: ConversationRow, memberIds: string[]): void
+  addConversationMember(conversationId: string, agentId: string, at: number): boolean
+  removeConversationMember(conversationId: string, agentId: string): boolean
+  conversationMembers(conversationId: string): string[]
+  postConversation(input: PostConversationInput): PostChannelResult
+  replies(parentId: string, limit: number): MessageRow[]
+  replyCount(parentId: string): number
+  /** Read receipt + acks that reader's delivery row for the message (single ack, cursor unchanged). */
+  markRead(messageId: string, agentId: string, at: number): DeliveryRow | undefined
+  readers(messageId: string): Array<{ agentId: string; readAt: number }>
+  search(query: SearchQuery): MessageRow[]
+  delivery(workspaceId: string, id: string): DeliveryRow | undefined
+  deliveriesFor(agentId: string, statuses: readonly string[], limit: number, now: number): DeliveryRow[]
+  ackOne(id: string, at: number): DeliveryRow | undefined
+  failOne(id: string, at: number, reason: string): DeliveryRow | undefined
+  /** Queue again (delivered/failed → queued) so the re-drive resends it. */
+  deferOne(id: string): DeliveryRow | undefined
+  failuresForMessage(messageId: string): DeliveryFailureRow[]
+  /** Rows of one agent above `afterSeq` in seq order, any state but dead_lettered (user replay). */
+  deliveriesAfter(agentId: string, afterSeq: number, limit: number): DeliveryRow[]
+}
+
+export type InvocationStatus = 'pending' | 'dispatched' | 'completed' | 'failed'
+
+export interface InvocationRow {
+  id: string
+  workspaceId: string
+  actionName: string
+  /** `spawn:<cli>` */
+  capability: string
+  callerId: string | null
+  input: Record<string, unknown>
+  requestHash: string
+  status: InvocationStatus
+  /** Explicit target: the invocation stays pinned to this node. */
+  targetNodeId: string | null
+  dispatchedNodeId: string | null
+  attemptedNodeIds: string[]
+  dispatchAttempts: number
+  /** Capacity is held on dispatchedNodeId. */
+  reserved: boolean
+  retryAfterAt: number | null
+  dispatchedAt: number | null
+  output: unknown
+  error: string | null
+  createdAt: number
+  updatedAt: number
+  completedAt: number | null
+}
+
+export interface InvocationStore {
+  get(workspaceId: string, id: string): InvocationRow | undefined
+  byId(id: string): InvocationRow | undefined
+  /** Insert unless the id exists; returns the stored row and whether it is new. */
+  insert(row: InvocationRow): { row: InvocationRow; created: boolean }
+  /** Whole-row update guarded by the status the caller read (CAS); false if it moved on. */
+  update(row: InvocationRow, expectedStatus: InvocationStatus): boolean
+  /** pending rows whose retry time has come (or that have none), oldest first. */
+  duePending(now: number): InvocationRow[]
+  /** dispatched rows older than `cutoff` (dispatch timeout). */
+  dispatchedBefore(cutoff: number): InvocationRow[]
+  openOnNode(nodeId: string): InvocationRow[]
+  pendingForNode(nodeId: string): InvocationRow[]
+  pendingUnpinned(workspaceId: string): InvocationRow[]
 }
 
 export interface Store {
@@ -247,5 +395,6 @@ export interface Store {
   agents: AgentStore
   channels: ChannelStore
   mail: MailStore
+  invocations: InvocationStore
   close(): void
 }
