@@ -1,0 +1,202 @@
+/**
+ * How to start an agent CLI so that it can talk back at once: the Agent Relay MCP
+ * server configured the way each CLI takes it (node-protocol.md §2.6), with this
+ * agent's own identity, and the environment for the `relay` command.
+ *
+ *   claude    --mcp-config '<json>'                    (inline JSON, as upstream)
+ *   codex     --config mcp_servers.agent-relay.command=… / .args=[…] / .env={…}
+ *             (TOML values; codex has no config-file flag, -c overrides leave the
+ *             user's ~/.codex/config.toml untouched)
+ *   gemini    <configDir>/gemini-system-defaults.json + GEMINI_CLI_SYSTEM_DEFAULTS_PATH
+ *             (the lowest settings layer: mcpServers merge with the user's and the
+ *             project's settings, which stay untouched; `gemini mcp add` would edit them)
+ *   opencode  <configDir>/opencode.json + OPENCODE_CONFIG (a custom layer merged over
+ *             the global config, under the project's)
+ *   others    no arguments, no files; the environment only.
+ *
+ * The MCP server is this project's: `<node> bin/relay.mjs mcp`, never `npx agent-relay`.
+ * The workspace key never appears: launchConfigFor does not take one, and refuses a
+ * token that is one. The agent token does (the MCP server acts as the agent); files
+ * holding it should be written 0600 (writeLaunchFiles does).
+ *
+ * launchConfigFor is pure: nothing is checked on disk or PATH, so a CLI that is not
+ * installed costs nothing.
+ */
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { basename, delimiter, dirname, join, resolve } from 'node:path'
+
+export const MCP_SERVER_KEY = 'agent-relay'
+
+export interface LaunchOptions {
+  /** The command's basename (`claude`, `/usr/bin/codex` and `codex.exe` are accepted too). */
+  cli: string
+  agentName: string
+  /** The agent's `at_live_` token; absent when registration failed (the MCP server then says so). */
+  token?: string
+  baseUrl: string
+  workspaceId: string
+  /** A per-agent folder the app owns, for config files. */
+  configDir: string
+}
+
+export interface LaunchFile {
+  path: string
+  content: string
+  /** Holds the agent token: write it owner-only. */
+  mode: number
+}
+
+export interface LaunchConfig {
+  /** To ADD to the user's args (before them). */
+  args: string[]
+  env: Record<string, string>
+  files: LaunchFile[]
+}
+
+export interface McpServerSpec {
+  command: string
+  args: string[]
+  env: Record<string, string>
+}
+
+let cachedRoot: string | undefined
+
+/** The project folder holding bin/relay.mjs, found upward from this module (source tree or out/main). */
+export function relayRoot(from: string = __dirname): string {
+  if (cachedRoot && from === __dirname) return cachedRoot
+  let dir = resolve(from)
+  for (;;) {
+    if (existsSync(join(dir, 'bin', 'relay.mjs')) && existsSync(join(dir, 'package.json'))) {
+      if (from === __dirname) cachedRoot = dir
+      return dir
+    }
+    const up = dirname(dir)
+    if (up === dir) throw new Error(`cannot find bin/relay.mjs above ${from}`)
+    dir = up
+  }
+}
+
+/** Absolute path of the folder holding the executable `relay` (put it first on the agent's PATH). */
+export function relayBinDir(): string {
+  return join(relayRoot(), 'bin')
+}
+
+/** Absolute path of bin/relay.mjs (what the MCP server command runs). */
+export function relayMjsPath(): string {
+  return join(relayBinDir(), 'relay.mjs')
+}
+
+/** PATH with the relay bin folder first (once). */
+export function withRelayOnPath(path: string | undefined, binDir: string = relayBinDir()): string {
+  const parts = (path ?? '').split(delimiter).filter((p) => p && p !== binDir)
+  return [binDir, ...parts].join(delimiter)
+}
+
+export function normalizeCli(cli: string): string {
+  return basename(cli.trim().split(/\s+/)[0] ?? '')
+    .toLowerCase()
+    .replace(/\.(exe|cmd|bat|ps1)$/, '')
+}
+
+function checkToken(token: string | undefined): string | undefined {
+  const t = token?.trim()
+  if (!t) return undefined
+  if (t.startsWith('rk_')) throw new Error('launchConfigFor: token must be the agent token (at_live_…), never the workspace key')
+  return t
+}
+
+/** The environment every spawned agent gets for the `relay` command (what the broker sets too). */
+export function relayAgentEnv(opts: LaunchOptions): Record<string, string> {
+  const token = checkToken(opts.token)
+  const env: Record<string, string> = {
+    RELAY_BASE_URL: opts.baseUrl,
+    RELAY_AGENT_NAME: opts.agentName,
+    RELAY_AGENT_TYPE: 'agent',
+    RELAY_STRICT_AGENT_NAME: '1',
+    RELAY_WORKSPACE_ID: opts.workspaceId,
+    RELAY_DEFAULT_WORKSPACE: opts.workspaceId,
+    // bin/relay (the sh shim) runs relay.mjs with this; inside Electron it is the app binary.
+    RELAY_NODE: process.execPath,
+  }
+  if (token) env.RELAY_AGENT_TOKEN = token
+  return env
+}
+
+/** The MCP server entry (§2.6 shape), running this project's relay.mjs with the current Node. */
+export function mcpServerSpec(opts: LaunchOptions, relayMjs: string = relayMjsPath()): McpServerSpec {
+  const token = checkToken(opts.token)
+  const env: Record<string, string> = {
+    RELAY_BASE_URL: opts.baseUrl,
+    RELAY_AGENT_NAME: opts.agentName,
+    RELAY_AGENT_TYPE: 'agent',
+    RELAY_STRICT_AGENT_NAME: '1',
+  }
+  if (token) {
+    env.RELAY_AGENT_TOKEN = token
+    env.RELAY_SKIP_BOOTSTRAP = '1'
+  }
+  env.RELAY_DEFAULT_WORKSPACE = opts.workspaceId
+  // In the packaged app process.execPath is Electron; this makes it behave as Node.
+  if (process.versions.electron) env.ELECTRON_RUN_AS_NODE = '1'
+  return { command: process.execPath, args: [relayMjs, 'mcp'], env }
+}
+
+/** A TOML value for codex's `--config key=value` (JSON strings are valid TOML basic strings). */
+export function toToml(value: string | string[] | Record<string, string>): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (Array.isArray(value)) return `[${value.map((v) => JSON.stringify(v)).join(', ')}]`
+  const entries = Object.entries(value).map(([k, v]) => `${/^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k)} = ${JSON.stringify(v)}`)
+  return `{ ${entries.join(', ')} }`
+}
+
+export function launchConfigFor(opts: LaunchOptions): LaunchConfig {
+  const cli = normalizeCli(opts.cli)
+  const env = relayAgentEnv(opts)
+  const mcp = mcpServerSpec(opts)
+  const fileMode = 0o600
+  switch (cli) {
+    case 'claude':
+      return { args: ['--mcp-config', JSON.stringify({ mcpServers: { [MCP_SERVER_KEY]: mcp } })], env, files: [] }
+    case 'codex': {
+      const key = `mcp_servers.${MCP_SERVER_KEY}`
+      return {
+        args: [
+          '--config', `${key}.command=${toToml(mcp.command)}`,
+          '--config', `${key}.args=${toToml(mcp.args)}`,
+          '--config', `${key}.env=${toToml(mcp.env)}`,
+        ],
+        env,
+        files: [],
+      }
+    }
+    case 'gemini': {
+      const path = join(opts.configDir, 'gemini-system-defaults.json')
+      // trust: our own server's tools run without a confirmation prompt per call.
+      const content = `${JSON.stringify({ mcpServers: { [MCP_SERVER_KEY]: { ...mcp, trust: true } } }, null, 2)}\n`
+      return { args: [], env: { ...env, GEMINI_CLI_SYSTEM_DEFAULTS_PATH: path }, files: [{ path, content, mode: fileMode }] }
+    }
+    case 'opencode': {
+      const path = join(opts.configDir, 'opencode.json')
+      const content = `${JSON.stringify(
+        {
+          $schema: 'https://opencode.ai/config.json',
+          mcp: { [MCP_SERVER_KEY]: { type: 'local', command: [mcp.command, ...mcp.args], environment: mcp.env, enabled: true } },
+        },
+        null,
+        2,
+      )}\n`
+      return { args: [], env: { ...env, OPENCODE_CONFIG: path }, files: [{ path, content, mode: fileMode }] }
+    }
+    default:
+      return { args: [], env, files: [] }
+  }
+}
+
+/** Write the files of a launch config: folders 0700, files 0600 (they hold the agent token). */
+export function writeLaunchFiles(files: LaunchFile[]): void {
+  for (const f of files) {
+    mkdirSync(dirname(f.path), { recursive: true, mode: 0o700 })
+    writeFileSync(f.path, f.content, { mode: f.mode })
+    chmodSync(f.path, f.mode) // an existing file keeps its old mode otherwise
+  }
+}

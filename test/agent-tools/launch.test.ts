@@ -1,0 +1,222 @@
+/** launchConfigFor: the MCP configuration each agent CLI is started with. Pure; no CLI needs to be installed. */
+import { readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import {
+  launchConfigFor,
+  normalizeCli,
+  relayBinDir,
+  relayMjsPath,
+  withRelayOnPath,
+  writeLaunchFiles,
+  type LaunchOptions,
+  type McpServerSpec,
+} from '../../electron/agent-tools/launch'
+import { tempDir } from '../support/wait'
+import { ROOT } from './helpers'
+
+const base: LaunchOptions = {
+  cli: 'claude',
+  agentName: 'reviewer',
+  token: 'at_live_AGENT123',
+  baseUrl: 'http://127.0.0.1:8787',
+  workspaceId: 'ws_7Hq2',
+  configDir: '/tmp/relay-agent-cfg/reviewer',
+}
+
+const expectedEnv = {
+  RELAY_BASE_URL: 'http://127.0.0.1:8787',
+  RELAY_AGENT_NAME: 'reviewer',
+  RELAY_AGENT_TYPE: 'agent',
+  RELAY_STRICT_AGENT_NAME: '1',
+  RELAY_AGENT_TOKEN: 'at_live_AGENT123',
+  RELAY_SKIP_BOOTSTRAP: '1',
+  RELAY_DEFAULT_WORKSPACE: 'ws_7Hq2',
+}
+
+/** Nothing that is or names a workspace key, anywhere in the config. */
+function expectNoWorkspaceKey(text: string): void {
+  expect(text).not.toMatch(/rk_live_|RELAY_API_KEY|RELAY_WORKSPACE_KEY|AGENT_RELAY_WORKSPACE_KEY|RELAY_WORKSPACES_JSON|api_key/)
+}
+
+/**
+ * A TOML value parser for exactly what codex's `--config key=value` gets from us:
+ * basic strings, arrays of them, inline tables of them (TOML 1.0 grammar for these).
+ */
+function parseTomlValue(src: string): unknown {
+  let i = 0
+  const ws = () => {
+    while (src[i] === ' ' || src[i] === '\t') i++
+  }
+  const str = (): string => {
+    if (src[i] !== '"') throw new Error(`expected " at ${i} in ${src}`)
+    i++
+    let out = ''
+    for (;;) {
+      const c = src[i++]
+      if (c === undefined) throw new Error('unterminated string')
+      if (c === '"') return out
+      if (c === '\\') {
+        const e = src[i++]
+        const simple: Record<string, string> = { b: '\b', t: '\t', n: '\n', f: '\f', r: '\r', '"': '"', '\\': '\\' }
+        if (e && e in simple) out += simple[e]
+        else if (e === 'u') {
+          out += String.fromCharCode(parseInt(src.slice(i, i + 4), 16))
+          i += 4
+        } else throw new Error(`bad escape \\${e}`)
+      } else {
+        if (c.charCodeAt(0) < 0x20) throw new Error('control character in basic string')
+        out += c
+      }
+    }
+  }
+  const key = (): string => {
+    if (src[i] === '"') return str()
+    const m = /^[A-Za-z0-9_-]+/.exec(src.slice(i))
+    if (!m) throw new Error(`bad key at ${i}`)
+    i += m[0].length
+    return m[0]
+  }
+  const value = (): unknown => {
+    ws()
+    if (src[i] === '"') return str()
+    if (src[i] === '[') {
+      i++
+      const arr: unknown[] = []
+      ws()
+      while (src[i] !== ']') {
+        arr.push(value())
+        ws()
+        if (src[i] === ',') i++
+        ws()
+      }
+      i++
+      return arr
+    }
+    if (src[i] === '{') {
+      i++
+      const obj: Record<string, unknown> = {}
+      ws()
+      while (src[i] !== '}') {
+        const k = key()
+        ws()
+        if (src[i++] !== '=') throw new Error('expected =')
+        obj[k] = value()
+        ws()
+        if (src[i] === ',') i++
+        ws()
+      }
+      i++
+      return obj
+    }
+    throw new Error(`unexpected ${src[i]} at ${i}`)
+  }
+  const v = value()
+  ws()
+  if (i !== src.length) throw new Error(`trailing text: ${src.slice(i)}`)
+  return v
+}
+
+describe('launchConfigFor', () => {
+  it('claude: --mcp-config with the agent-relay server running our relay.mjs mcp', () => {
+    const cfg = launchConfigFor(base)
+    expect(cfg.args).toHaveLength(2)
+    expect(cfg.args[0]).toBe('--mcp-config')
+    const json = JSON.parse(cfg.args[1] as string) as { mcpServers: Record<string, McpServerSpec> }
+    expect(Object.keys(json.mcpServers)).toEqual(['agent-relay'])
+    expect(json.mcpServers['agent-relay']).toEqual({ command: process.execPath, args: [relayMjsPath(), 'mcp'], env: expectedEnv })
+    expect(cfg.files).toEqual([])
+    expect(cfg.env).toMatchObject({ RELAY_BASE_URL: base.baseUrl, RELAY_AGENT_NAME: 'reviewer', RELAY_AGENT_TOKEN: base.token, RELAY_WORKSPACE_ID: 'ws_7Hq2' })
+    expectNoWorkspaceKey(JSON.stringify(cfg))
+  })
+
+  it('codex: --config mcp_servers.agent-relay.{command,args,env} as TOML values', () => {
+    const cfg = launchConfigFor({ ...base, cli: '/usr/local/bin/codex' })
+    expect(cfg.files).toEqual([])
+    const pairs: Record<string, unknown> = {}
+    for (let i = 0; i < cfg.args.length; i += 2) {
+      expect(cfg.args[i]).toBe('--config')
+      const kv = cfg.args[i + 1] as string
+      const eq = kv.indexOf('=')
+      pairs[kv.slice(0, eq)] = parseTomlValue(kv.slice(eq + 1))
+    }
+    expect(pairs).toEqual({
+      'mcp_servers.agent-relay.command': process.execPath,
+      'mcp_servers.agent-relay.args': [relayMjsPath(), 'mcp'],
+      'mcp_servers.agent-relay.env': expectedEnv,
+    })
+    expectNoWorkspaceKey(cfg.args.join(' '))
+  })
+
+  it('codex: values with quotes, backslashes and newlines survive the TOML round trip', () => {
+    const name = 'we"ird\\name'
+    const cfg = launchConfigFor({ ...base, cli: 'codex', agentName: name, baseUrl: 'http://h:1/a b\nc' })
+    const env = parseTomlValue((cfg.args[5] as string).split('=').slice(1).join('=')) as Record<string, string>
+    expect(env.RELAY_AGENT_NAME).toBe(name)
+    expect(env.RELAY_BASE_URL).toBe('http://h:1/a b\nc')
+  })
+
+  it('gemini: a settings file in configDir, pointed at by GEMINI_CLI_SYSTEM_DEFAULTS_PATH', () => {
+    const cfg = launchConfigFor({ ...base, cli: 'gemini' })
+    expect(cfg.args).toEqual([])
+    expect(cfg.files).toHaveLength(1)
+    const file = cfg.files[0]!
+    expect(file.path).toBe(join(base.configDir, 'gemini-system-defaults.json'))
+    expect(file.mode).toBe(0o600)
+    expect(cfg.env.GEMINI_CLI_SYSTEM_DEFAULTS_PATH).toBe(file.path)
+    const json = JSON.parse(file.content) as { mcpServers: Record<string, McpServerSpec & { trust: boolean }> }
+    expect(json.mcpServers['agent-relay']).toEqual({ command: process.execPath, args: [relayMjsPath(), 'mcp'], env: expectedEnv, trust: true })
+    expectNoWorkspaceKey(JSON.stringify(cfg))
+  })
+
+  it('opencode: opencode.json in configDir (type local, command array, environment), pointed at by OPENCODE_CONFIG', () => {
+    const cfg = launchConfigFor({ ...base, cli: 'opencode' })
+    expect(cfg.args).toEqual([])
+    const file = cfg.files[0]!
+    expect(file.path).toBe(join(base.configDir, 'opencode.json'))
+    expect(cfg.env.OPENCODE_CONFIG).toBe(file.path)
+    const json = JSON.parse(file.content) as { $schema: string; mcp: Record<string, unknown> }
+    expect(json.$schema).toBe('https://opencode.ai/config.json')
+    expect(json.mcp['agent-relay']).toEqual({
+      type: 'local',
+      command: [process.execPath, relayMjsPath(), 'mcp'],
+      environment: expectedEnv,
+      enabled: true,
+    })
+    expectNoWorkspaceKey(JSON.stringify(cfg))
+  })
+
+  it('other programs get the environment only; no token means no token and no SKIP_BOOTSTRAP', () => {
+    for (const cli of ['bash', 'aider', 'cat', 'goose']) {
+      const cfg = launchConfigFor({ ...base, cli })
+      expect(cfg.args).toEqual([])
+      expect(cfg.files).toEqual([])
+      expect(cfg.env.RELAY_AGENT_TOKEN).toBe(base.token)
+    }
+    const noToken = launchConfigFor({ ...base, token: undefined })
+    const spec = (JSON.parse(noToken.args[1] as string) as { mcpServers: Record<string, McpServerSpec> }).mcpServers['agent-relay']!
+    expect(spec.env.RELAY_AGENT_TOKEN).toBeUndefined()
+    expect(spec.env.RELAY_SKIP_BOOTSTRAP).toBeUndefined()
+    expect(noToken.env.RELAY_AGENT_TOKEN).toBeUndefined()
+  })
+
+  it('refuses a workspace key passed as the token', () => {
+    expect(() => launchConfigFor({ ...base, token: 'rk_live_WSKEY' })).toThrow(/never the workspace key/)
+  })
+
+  it('normalizes the CLI name, finds bin/, and writes files owner-only', () => {
+    expect(normalizeCli('/opt/bin/Claude')).toBe('claude')
+    expect(normalizeCli('codex.exe')).toBe('codex')
+    expect(relayBinDir()).toBe(join(ROOT, 'bin'))
+    expect(statSync(join(relayBinDir(), 'relay')).mode & 0o111).not.toBe(0)
+    expect(withRelayOnPath('/usr/bin:/bin', '/x/bin')).toBe('/x/bin:/usr/bin:/bin')
+    expect(withRelayOnPath('/x/bin:/usr/bin', '/x/bin')).toBe('/x/bin:/usr/bin')
+
+    const dir = tempDir('launch-files')
+    const cfg = launchConfigFor({ ...base, cli: 'opencode', configDir: join(dir, 'agents', 'reviewer') })
+    writeLaunchFiles(cfg.files)
+    const f = cfg.files[0]!
+    expect(readFileSync(f.path, 'utf8')).toBe(f.content)
+    expect(statSync(f.path).mode & 0o777).toBe(0o600)
+  })
+})
