@@ -1,8 +1,11 @@
 /**
- * `npm run bench`: send→typed and send→ack latency through our real engine and broker
- * into a `cat` agent, one message at a time, next to the floor on this machine (a bare
- * loopback WebSocket round trip plus a PTY write and its echo). Prints a table and
- * writes JSON to bench-results/.
+ * `npm run bench`:
+ * 1. skeleton — send→typed and send→ack latency through our real engine and broker into
+ *    a `cat` agent, one message at a time, next to the floor on this machine (a bare
+ *    loopback WebSocket round trip plus a PTY write and its echo) → bench-results/skeleton.json;
+ * 2. peer — the same scenarios on our engine through our broker and through the real
+ *    agent-relay broker, side by side (./peer.ts) → bench-results/peer.json.
+ * `BENCH_ONLY=skeleton|peer` runs one part; counts: BENCH_COUNT, BENCH_PEER_* (see peer.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -14,6 +17,7 @@ import WebSocket, { WebSocketServer } from 'ws'
 import { Broker, type BrokerEvent } from '../../electron/broker'
 import { EngineApi } from '../../electron/broker/engine-api'
 import { startEngine } from '../../electron/engine'
+import { defaultPeerConfig, peerRows, runPeer } from './peer'
 import { summarize, table } from './stats'
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 200)
@@ -121,7 +125,39 @@ async function relayRun(n: number) {
   return { sendToTyped, sendToAck, totalMs }
 }
 
+const ONLY = process.env.BENCH_ONLY ?? ''
+const resultsDir = resolve(__dirname, '../../bench-results')
+
 async function main() {
+  if (ONLY !== 'peer') await skeleton()
+  if (ONLY !== 'skeleton') await peer()
+}
+
+async function peer() {
+  const cfg = defaultPeerConfig()
+  const log = (m: string) => process.stderr.write(`[peer] ${m}\n`)
+  const rep = await runPeer(cfg, log)
+  mkdirSync(resultsDir, { recursive: true })
+  writeFileSync(join(resultsDir, 'peer.json'), JSON.stringify(rep, null, 2))
+  process.stdout.write(`\npeer benchmark: our engine + cat agents, our broker vs the real agent-relay broker 9.1.6\n`)
+  process.stdout.write(`(visible = text in the terminal stream: ours agent.output, batched ≤ 16 ms; real /ws worker_stream)\n\n`)
+  process.stdout.write(`${table(peerRows(rep))}\n\n`)
+  if ('skipped' in rep.real) {
+    process.stdout.write(`real broker half skipped: ${rep.real.skipped}\n`)
+    if (rep.real.failed) process.exitCode = 1
+  }
+  if (rep.ours.single.phases) {
+    const rows = Object.entries(rep.ours.single.phases).map(([phase, s]) => ({ 'ours, where the time goes (single)': phase, ...s }))
+    process.stdout.write(`${table(rows)}\n\n`)
+  }
+  if (rep.goals) {
+    const g = Object.entries(rep.goals).map(([k, v]) => `${k} ${v.ratio ?? '—'} (${v.goal}) ${v.met ? 'MET' : 'MISSED'}`)
+    process.stdout.write(`goals: ${g.join('  ·  ')}\n`)
+  }
+  process.stdout.write(`written to bench-results/peer.json\n`)
+}
+
+async function skeleton() {
   const floorWs = await floorWsRoundTrip(COUNT)
   const floorPty = await floorPtyEcho(COUNT)
   const relay = await relayRun(COUNT)
@@ -145,14 +181,20 @@ async function main() {
     floor: { wsRoundTrip: wsS, ptyEcho: ptyS, p50Sum: floorP50 },
     relay: { sendToTyped: typed, sendToAck: ack, messagesPerSecond: rate, totalMs: Math.round(relay.totalMs) },
   }
-  const dir = resolve(__dirname, '../../bench-results')
-  mkdirSync(dir, { recursive: true })
-  writeFileSync(join(dir, 'skeleton.json'), JSON.stringify(result, null, 2))
+  mkdirSync(resultsDir, { recursive: true })
+  writeFileSync(join(resultsDir, 'skeleton.json'), JSON.stringify(result, null, 2))
   process.stdout.write(`\n${COUNT} DMs, one at a time, into a cat agent (ms)\n\n${table(rows)}\n\n`)
   process.stdout.write(`sequential throughput: ${rate} messages/s  ·  written to bench-results/skeleton.json\n`)
 }
 
-main().catch((err) => {
-  process.stderr.write(`bench failed: ${(err as Error).stack}\n`)
-  process.exit(1)
-})
+// Ctrl-C / SIGTERM still run the exit hooks that SIGKILL a real broker left running.
+process.once('SIGINT', () => process.exit(130))
+process.once('SIGTERM', () => process.exit(143))
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (err) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack}\n`)
+    process.exit(1)
+  },
+)
