@@ -252,6 +252,9 @@ export class Injector {
     clearTimeout(this.maxWaitTimer)
     clearInterval(this.autoTimer)
     this.markReady()
+    // Wake whatever is holding, so queued jobs fail now instead of after their hold.
+    this.userInputWaiter?.()
+    for (const w of this.outputWaiters.splice(0)) w()
   }
 
   private markReady(): void {
@@ -365,7 +368,7 @@ export class Injector {
     let announced = false
     for (;;) {
       const idleFor = this.now() - this.target.lastUserInputAt
-      if (!this.target.userLineOpen || idleFor >= this.o.userHoldMs) return
+      if (this.closed || !this.target.userLineOpen || idleFor >= this.o.userHoldMs) return
       if (!announced) {
         job.onQueued?.('waiting for you to finish typing')
         announced = true

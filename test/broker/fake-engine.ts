@@ -68,7 +68,9 @@ export class FakeEngine extends EventEmitter {
   /** Tokens accepted at the upgrade. */
   readonly validTokens = new Set<string>()
   /** Upgrade attempts: auth header token and the status answered (101 = accepted). */
-  readonly upgrades: Array<{ token: string | undefined; status: number; at: number }> = []
+  readonly upgrades: Array<{ token: string | undefined; status: number; at: number; path: string }> = []
+  /** Ordered record of upgrades and mints: `upgrade:401`, `mint`, `upgrade:101`, … */
+  readonly timeline: string[] = []
   /** POST /v1/nodes calls. */
   readonly mints: Array<{ body: unknown; at: number }> = []
   /** Next upgrade answers, consumed one per attempt (a status, or 'accept'); then the default rule. */
@@ -135,6 +137,7 @@ export class FakeEngine extends EventEmitter {
           parsed = body
         }
         this.mints.push({ body: parsed, at: Date.now() })
+        this.timeline.push('mint')
         this.emit('mint')
         const status = this.mintScript.shift()
         if (status && status !== 200) return send(status, { ok: false, error: { code: 'mint_failed', message: `scripted ${status}` } })
@@ -165,7 +168,8 @@ export class FakeEngine extends EventEmitter {
     else if (scripted !== undefined) status = scripted === 'accept' ? 101 : scripted
     else status = token && this.validTokens.has(token) ? 101 : 401
     if (!req.url?.startsWith('/v1/node/ws')) status = 404
-    this.upgrades.push({ token, status, at: Date.now() })
+    this.upgrades.push({ token, status, at: Date.now(), path: req.url ?? '' })
+    this.timeline.push(`upgrade:${status}`)
     this.emit('upgrade', status)
     if (status !== 101) {
       socket.end(`HTTP/1.1 ${status} Refused\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
