@@ -41,3 +41,12 @@ export function deliveryId(messageId: string, agentId: string): string {
 export function deriveNodeId(workspaceId: string, name: string): string {
   return 'node_' + createHash('sha256').update(`${workspaceId}\0${name}`).digest('hex').slice(0, 32)
 }
+
+/**
+ * Message id for a post carrying an Idempotency-Key: derived from (workspace, sender,
+ * key) so a retried post (e.g. after the engine died before answering) finds the
+ * message it already wrote instead of writing a second one.
+ */
+export function idempotentMessageId(workspaceId: string, senderId: string, key: string): string {
+  return 'msg_' + createHash('sha256').update(`${workspaceId}\0${senderId}\0${key}`).digest('hex').slice(0, 24)
+}

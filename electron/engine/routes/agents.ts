@@ -61,6 +61,8 @@ export function agentRoutes(ctx: EngineContext): Hono<AppEnv> {
   const detailed = (agent: AgentRow) => ({
     ...agentView(agent, nodeName(agent)),
     pending_deliveries: store.agents.pendingCount(agent.id, ctx.config.now()),
+    delivery_seq: agent.deliverySeq,
+    delivery_ack_seq: agent.deliveryAckSeq,
   })
   const agentByName = (ws: WorkspaceRow, name: string): AgentRow => {
     const agent = store.agents.byName(ws.id, name)

@@ -5,7 +5,7 @@ import type { EngineContext } from '../context'
 import { parseBody, parseLimit } from '../http/body'
 import { requireAgent, requireReader, type AppEnv } from '../http/auth'
 import { ApiError, notFound, ok } from '../http/envelope'
-import { newId } from '../ids'
+import { idempotentMessageId, newId } from '../ids'
 import type { ChannelRow } from '../store/types'
 import { channelView, iso, messageView } from '../views'
 
@@ -77,8 +77,13 @@ export function channelRoutes(ctx: EngineContext): Hono<AppEnv> {
     const { workspace, agent } = requireAgent(c)
     const ch = channelByName(workspace.id, c.req.param('name'))
     const body = await parseBody(c, postSchema)
+    const key = c.req.header('idempotency-key')
+    if (key && key.length > 200) throw new ApiError(400, 'invalid_request', 'Idempotency-Key: at most 200 characters')
+    const messageId = key ? idempotentMessageId(workspace.id, agent.id, key) : newId('msg_')
+    const existing = key ? store.mail.message(workspace.id, messageId) : undefined
+    if (existing) return ok(c, { ...messageView(existing, agent.name, { channel_name: ch.name }), replayed: true })
     const result = store.mail.postChannelMessage({
-      workspaceId: workspace.id, from: agent, channel: ch, messageId: newId('msg_'), text: body.text,
+      workspaceId: workspace.id, from: agent, channel: ch, messageId, text: body.text,
       mode: body.mode ?? 'wait', attachments: body.attachments ?? [], now: ctx.config.now(),
       ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
     })

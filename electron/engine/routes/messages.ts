@@ -9,7 +9,7 @@ import type { EngineContext } from '../context'
 import { parseBody, parseLimit } from '../http/body'
 import { requireAgent, requireReader, type AppEnv } from '../http/auth'
 import { ApiError, notFound, ok } from '../http/envelope'
-import { newId } from '../ids'
+import { idempotentMessageId, newId } from '../ids'
 import type { AgentRow, ConversationRow, MessageRow, WorkspaceRow } from '../store/types'
 import { deliveryView, iso, messageView } from '../views'
 
@@ -57,6 +57,15 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     return messageView(m, nameOf(m.agentId), extra)
   }
 
+  /** Idempotency-Key → a derived message id and the message if it was already written. */
+  const idempotency = (c: { req: { header(name: string): string | undefined } }, ws: WorkspaceRow, sender: AgentRow) => {
+    const key = c.req.header('idempotency-key')
+    if (!key) return { id: newId('msg_'), existing: undefined }
+    if (key.length > 200) throw new ApiError(400, 'invalid_request', 'Idempotency-Key: at most 200 characters')
+    const id = idempotentMessageId(ws.id, sender.id, key)
+    return { id, existing: store.mail.message(ws.id, id) }
+  }
+
   /** Who may read a message: any workspace member for channels, participants for DMs. */
   const canRead = (m: MessageRow, agent: AgentRow | undefined): boolean =>
     !agent || !m.conversationId || store.mail.conversationMembers(m.conversationId).includes(agent.id)
@@ -72,8 +81,18 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     const body = await parseBody(c, dmRequestSchema)
     const to = agentNamed(workspace, body.to)
     if (to.id === sender.id) throw new ApiError(400, 'cannot_dm_self', 'cannot send a DM to yourself')
+    const idem = idempotency(c, workspace, sender)
+    if (idem.existing) {
+      const m = idem.existing
+      const d = store.mail.deliveriesForMessage(m.id)[0]
+      return ok(c, {
+        id: m.id, conversation_id: m.conversationId,
+        message: { id: m.id, agent_id: sender.id, agent_name: sender.name, text: m.text, injection_mode: m.mode, attachments: m.attachments },
+        created_at: iso(m.createdAt), delivery: d ? { id: d.id, seq: d.seq, status: d.status } : null, replayed: true,
+      })
+    }
     const result = store.mail.postDm({
-      workspaceId: workspace.id, from: sender, to, conversationId: newId('conv_'), messageId: newId('msg_'),
+      workspaceId: workspace.id, from: sender, to, conversationId: newId('conv_'), messageId: idem.id,
       text: body.text, mode: body.mode ?? 'wait', attachments: body.attachments ?? [], now: ctx.config.now(),
       ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
     })
@@ -143,8 +162,10 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     const { workspace, agent } = requireAgent(c)
     const conv = memberConversation(workspace, agent, c.req.param('conversation_id'))
     const body = await parseBody(c, postSchema)
+    const idem = idempotency(c, workspace, agent)
+    if (idem.existing) return ok(c, { ...fullView(idem.existing, nameCache()), replayed: true })
     const result = store.mail.postConversation({
-      workspaceId: workspace.id, from: agent, conversation: conv, messageId: newId('msg_'), text: body.text, mode: body.mode ?? 'wait',
+      workspaceId: workspace.id, from: agent, conversation: conv, messageId: idem.id, text: body.text, mode: body.mode ?? 'wait',
       attachments: body.attachments ?? [], now: ctx.config.now(), ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
     })
     ctx.router.posted(result.message, result.deliveries, result.failures)
@@ -188,8 +209,10 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     const parent = readableMessage(workspace, agent, c.req.param('id'))
     if (parent.threadId) throw new ApiError(400, 'invalid_request', 'reply to the thread root, not to a reply')
     const body = await parseBody(c, postSchema)
+    const idem = idempotency(c, workspace, agent)
+    if (idem.existing) return ok(c, { ...fullView(idem.existing, nameCache()), replayed: true })
     const common = {
-      workspaceId: workspace.id, from: agent, threadId: parent.id, messageId: newId('msg_'), text: body.text, mode: body.mode ?? 'wait',
+      workspaceId: workspace.id, from: agent, threadId: parent.id, messageId: idem.id, text: body.text, mode: body.mode ?? 'wait',
       attachments: body.attachments ?? [], now: ctx.config.now(), ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
     } as const
     let result
@@ -290,7 +313,9 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     const status = c.req.query('status')
     const statuses = status ? status.split(',') : ['queued', 'delivered']
     const nameOf = nameCache()
-    const rows = store.mail.deliveriesFor(agent.id, statuses, parseLimit(c, 50, 500), ctx.config.now())
+    const after = Number(c.req.query('after') ?? 0)
+    if (!Number.isInteger(after) || after < 0) throw new ApiError(400, 'invalid_request', 'after: must be a non-negative integer (a seq)')
+    const rows = store.mail.deliveriesFor(agent.id, statuses, parseLimit(c, 50, 500), ctx.config.now(), after)
     return ok(c, rows.map((d) => {
       const m = store.mail.message(d.workspaceId, d.messageId)
       return { ...deliveryView(d, agent.name), message_id: d.messageId, message: m ? fullView(m, nameOf) : null }

@@ -425,16 +425,16 @@ export class SqliteMail implements MailStore {
     return r && toDelivery(r)
   }
 
-  deliveriesFor(agentId: string, statuses: readonly string[], limit: number, now: number): DeliveryRow[] {
+  deliveriesFor(agentId: string, statuses: readonly string[], limit: number, now: number, afterSeq = 0): DeliveryRow[] {
     const wanted = statuses.filter((s) => (STATUSES as readonly string[]).includes(s))
     if (wanted.length === 0) return []
     const marks = wanted.map(() => '?').join(', ')
     const liveOnly = wanted.every((s) => s === 'queued' || s === 'delivered')
     return (this.db
       .prepare(
-        `SELECT * FROM deliveries WHERE agent_id = ? AND status IN (${marks}) AND (? = 0 OR expires_at > ?) ORDER BY seq LIMIT ?`,
+        `SELECT * FROM deliveries WHERE agent_id = ? AND seq > ? AND status IN (${marks}) AND (? = 0 OR expires_at > ?) ORDER BY seq LIMIT ?`,
       )
-      .all(agentId, ...wanted, liveOnly ? 1 : 0, now, limit) as Raw[]).map(toDelivery)
+      .all(agentId, afterSeq, ...wanted, liveOnly ? 1 : 0, now, limit) as Raw[]).map(toDelivery)
   }
 
   ackOne(id: string, at: number): DeliveryRow | undefined {

@@ -335,7 +335,7 @@ export interface MailStore {
   readers(messageId: string): Array<{ agentId: string; readAt: number }>
   search(query: SearchQuery): MessageRow[]
   delivery(workspaceId: string, id: string): DeliveryRow | undefined
-  deliveriesFor(agentId: string, statuses: readonly string[], limit: number, now: number): DeliveryRow[]
+  deliveriesFor(agentId: string, statuses: readonly string[], limit: number, now: number, afterSeq?: number): DeliveryRow[]
   ackOne(id: string, at: number): DeliveryRow | undefined
   failOne(id: string, at: number, reason: string): DeliveryRow | undefined
   /** Queue again (delivered/failed → queued) so the re-drive resends it. */
