@@ -90,6 +90,7 @@ export const messageSchema = z.looseObject({
   channel_name: nullableString,
   conversation_id: nullableString,
   thread_id: nullableString,
+  reply_count: z.number().optional(),
   created_at: nullableString,
 })
 export type RelayMessage = z.infer<typeof messageSchema>
@@ -135,6 +136,8 @@ const presenceSchema = z.union([
   z.array(presenceEntrySchema),
   z.looseObject({ agents: z.array(presenceEntrySchema) }).transform((o) => o.agents),
 ])
+
+const repliesSchema = z.looseObject({ replies: z.array(messageSchema).default([]) })
 
 const anyObject = z.looseObject({})
 
@@ -321,7 +324,9 @@ export class RelayClient {
    */
   async reply(id: string, text: string): Promise<ReplyResult> {
     checkText(text)
-    const parent = await this.readMessage(id)
+    let parent = await this.readMessage(id)
+    // Threads are one level deep: answering a reply answers its thread.
+    if (parent.thread_id) parent = await this.readMessage(parent.thread_id)
     const path = `/v1/messages/${encodeURIComponent(parent.id)}/replies`
     try {
       const m = await this.call('POST', path, {
@@ -370,8 +375,19 @@ export class RelayClient {
             : Promise.resolve([])
         }),
       )
-      recent = pages
-        .flat()
+      // Thread replies live under their root (GET /v1/messages/:id/replies), not in the conversation page.
+      const threads = await Promise.all(
+        pages
+          .flat()
+          .filter((m) => (m.reply_count ?? 0) > 0)
+          .slice(-want)
+          .map((m) =>
+            this.call('GET', `/v1/messages/${encodeURIComponent(m.id)}/replies?limit=${want}`, { schema: repliesSchema })
+              .then((r) => r.replies)
+              .catch(() => [] as RelayMessage[]),
+          ),
+      )
+      recent = [...pages.flat(), ...threads.flat()]
         .filter((m) => (m.agent_name ?? m.from_name) !== me)
         .sort((a, b) => (b.created_at ?? '').localeCompare(a.created_at ?? '') || b.id.localeCompare(a.id))
         .slice(0, want)

@@ -45,7 +45,7 @@ export function formatInbox(r: InboxResult): string {
   }
   if (r.recent.length) {
     out.push('', 'Recent direct messages to you (newest first):')
-    for (const m of r.recent) out.push(`  [${m.id}] ${sender(m)}: ${oneLine(m.text)}`)
+    for (const m of r.recent) out.push(`  [${m.id}] ${sender(m)}: ${oneLine(m.text)}${m.thread_id ? `  (in the thread of ${m.thread_id})` : ''}`)
     out.push('', 'Reply with: relay reply <msg-id> <text>   or   relay send <agent> <text>')
   }
   return out.join('\n')

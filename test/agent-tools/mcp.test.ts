@@ -9,7 +9,7 @@ import { z } from 'zod'
 import { launchConfigFor, type McpServerSpec } from '../../electron/agent-tools/launch'
 import { MCP_TOOL_NAMES } from '../../electron/agent-tools/mcp'
 import { tempDir } from '../support/wait'
-import { channelMessages, cleanEnv, dmsOf, inboxOf, world, type TestAgent, type World } from './helpers'
+import { channelMessages, cleanEnv, inboxOf, world, type TestAgent, type World } from './helpers'
 
 let w: World
 let A: TestAgent
@@ -77,7 +77,9 @@ describe('agent-relay MCP server', () => {
 
     const replied = await client.callTool({ name: 'reply_to_thread', arguments: { message_id: id, text: `${text}-again` } })
     expect(replied.isError).toBeFalsy()
-    expect((await dmsOf(w, B)).some((m) => m.text === `${text}-again`)).toBe(true)
+    const replyId = /\[(msg_[A-Za-z0-9]+)\]/.exec(textOf(replied))?.[1] as string
+    const reply = await w.api.request('GET', `/v1/messages/${replyId}`, { token: B.token, schema: z.looseObject({ text: z.string() }) })
+    expect(reply.text).toBe(`${text}-again`)
 
     const inboxText = textOf(await client.callTool({ name: 'check_inbox', arguments: {} }))
     expect(inboxText).toMatch(/No unread messages|Unread/)
