@@ -189,6 +189,8 @@ interface AgentEntry {
   token?: string
   /** Bumped when a typing failure cancels what is queued behind it. */
   generation: number
+  /** Deliveries that arrived between the agent.register reply and the process start. */
+  early: DeliverFrame[]
 }
 
 export function detectAgentClis(path = process.env.PATH ?? ''): string[] {
@@ -410,6 +412,7 @@ export class Broker {
       },
       reminders: new ReminderPolicy(cliName(req.command)),
       generation: 0,
+      early: [],
     }
     this.agents.set(req.name, entry)
     this.changed(entry)
@@ -421,6 +424,7 @@ export class Broker {
     } catch (err) {
       entry.snapshot.status = 'failed'
       entry.snapshot.error = (err as Error).message
+      entry.early = []
       this.changed(entry)
       throw new BrokerError((err as { code?: string }).code ?? 'register_failed', `could not register ${req.name}: ${(err as Error).message}`)
     }
@@ -463,11 +467,15 @@ export class Broker {
     } catch (err) {
       entry.snapshot.status = 'failed'
       entry.snapshot.error = `could not start ${req.command}: ${(err as Error).message}`
+      entry.early = [] // never acked: the engine keeps them
       this.deregister(entry)
       this.changed(entry)
       throw new BrokerError('spawn_failed', entry.snapshot.error)
     }
     this.changed(entry)
+    // The engine sends an agent's mail right after its agent.register reply, often in the
+    // same read as the reply: those frames waited for the process; hand them over now.
+    for (const f of entry.early.splice(0)) this.onDeliver(f)
     this.client.syncInventory()
     this.client.heartbeatNow()
     if (req.task) this.typeTask(entry, req.task)
@@ -727,6 +735,10 @@ export class Broker {
     fields.target = sanitizeForTerminal(fields.target)
     const cls = classifyPayload(frame.payload)
     const entry = this.agents.get(frame.agent)
+    if (entry && entry.snapshot.status === 'starting' && !entry.injector) {
+      entry.early.push(frame)
+      return
+    }
     // Never into the wrong agent: a name now bound to another identity gets nothing, not even an ack.
     if (entry?.snapshot.agentId && frame.agent_id && frame.agent_id !== entry.snapshot.agentId) {
       this.log('warn', `deliver ${frame.msg_id} for ${frame.agent} names agent id ${frame.agent_id}, not ${entry.snapshot.agentId}; ignored`)
@@ -765,16 +777,16 @@ export class Broker {
       ),
     )
     this.step(frame, fields.from, fields.body, 'queued')
-    this.changed(entry)
     const generation = entry.generation
-    entry.injector
-      .inject({
+    const typed = entry.injector.inject({
         text,
         mode: frame.mode,
         stillWanted: () => entry.generation === generation && this.agents.get(frame.agent) === entry,
         onQueued: (why) => this.step(frame, fields.from, fields.body, 'queued', { detail: why }),
         onTyped: (keys) => this.step(frame, fields.from, fields.body, 'typed', { injected: keys.text, preKeys: keys.preKeys || undefined }),
       })
+    this.changed(entry) // pendingInjections now counts this one
+    typed
       .then((verification) => {
         this.step(frame, fields.from, fields.body, 'verified', { verification, detail: verification })
         const { sent } = this.commitAndAck(entry, frame)

@@ -83,6 +83,8 @@ export class FakeEngine extends EventEmitter {
   /** Send an `error` frame answering node.register (e.g. node_id_mismatch). */
   rejectNodeRegister: { code: string; message: string } | undefined
   connections = 0
+  /** deliver frames written to a socket (first sends and resends). */
+  deliversSent = 0
   private socket: WebSocket | undefined
   private rawSocket: Socket | undefined
   private cursorAware = false
@@ -333,7 +335,9 @@ export class FakeEngine extends EventEmitter {
   }
 
   deliver(agent: string, item: MailItem, extra: Record<string, unknown> = {}): boolean {
-    return this.send(this.deliverFrame(agent, item, extra))
+    const sent = this.send(this.deliverFrame(agent, item, extra))
+    if (sent) this.deliversSent++
+    return sent
   }
 
   /** Resend every unacked item, in seq order. */

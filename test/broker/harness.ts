@@ -16,6 +16,8 @@ export interface Node {
   logs: Array<{ level: string; msg: string }>
   stateDir: string
   output(name: string): string
+  /** Everything every process of that name printed (across respawns), from the output events. */
+  outputAll(name: string): string
   steps(msgId: string): DeliveryStep[]
   waitEvent<T>(pick: (e: BrokerEvent) => T | undefined | false, what: string, timeoutMs?: number): Promise<T>
   waitOutput(name: string, needle: string | RegExp, timeoutMs?: number): Promise<void>
@@ -114,6 +116,14 @@ export function makeNode(engine: FakeEngine, opts: Partial<BrokerOptions> = {}, 
       } catch {
         return outputs.get(name) ?? ''
       }
+    },
+    outputAll: (name) => {
+      try {
+        broker.scrollback(name) // flushes the batch into the events
+      } catch {
+        // not running
+      }
+      return outputs.get(name) ?? ''
     },
     steps: (msgId) =>
       events.filter((e): e is { type: 'delivery'; step: DeliveryStep } => e.type === 'delivery' && e.step.msgId === msgId).map((e) => e.step),
