@@ -25,6 +25,12 @@ export class FeedBook {
 
   constructor(private readonly limit = FEED_LIMIT) {}
 
+  /** Put back messages saved by an earlier run (oldest first). */
+  load(messages: readonly FeedMessage[]): void {
+    for (const m of messages) this.messages.set(m.id, { ...m, steps: [...m.steps] })
+    this.trim()
+  }
+
   list(): FeedMessage[] {
     return [...this.messages.values()]
   }

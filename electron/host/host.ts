@@ -1,28 +1,53 @@
 /**
  * The host: one app instance. Composes the engine (embedded on 127.0.0.1 by default,
- * or a remote team engine from settings), the broker, settings and the feed, and
- * exposes the IPC contract. Electron main and the headless server both start one.
+ * or a remote team engine from settings), the broker, settings, the message feed, the
+ * remembered agents, notifications and the user's push stream, and exposes the IPC
+ * contract. Electron main and the headless server both start one.
+ *
+ * Why one module of this size: every command handler needs the same handful of live
+ * objects (broker, api, feed, settings), and passing them around would hide more than it
+ * shows. The pieces with rules of their own live beside it (feed, agent-book, notifier,
+ * pid-markers, user-stream, channels, settings), each tested alone.
  */
-import { userInfo } from 'node:os'
-import { join } from 'node:path'
+import { existsSync } from 'node:fs'
+import { homedir, userInfo } from 'node:os'
+import { delimiter, join } from 'node:path'
 import {
   parseRequest,
   isCommandName,
   type AgentInfo,
+  type AppInfo,
   type CommandName,
   type CommandOutcome,
   type EventName,
+  type FeedMessage,
   type NodeStatus,
   type ParsedRequest,
   type CommandResult,
+  type SettingsView,
 } from '../../shared/ipc'
-import { Broker, BrokerError, defaultStateDir, type AgentSnapshot, type BrokerEvent, type BrokerOptions } from '../broker'
+import { Broker, BrokerError, KNOWN_AGENT_CLIS, defaultStateDir, type AgentSnapshot, type BrokerEvent, type BrokerOptions } from '../broker'
+import { resolveCommand } from '../broker/agent-runtime'
 import { EngineApi, EngineApiError } from '../broker'
 import { startEngine, type RunningEngine } from '../engine'
+import { AgentBook, resumeArgs, type AgentRecord } from './agent-book'
+import { joinChannel, postToChannel } from './channels'
 import { FeedBook } from './feed'
-import { SettingsStore, type EngineSettings } from './settings'
+import { FeedFile } from './feed-file'
+import { IdleDetector, Notifier, type Viewing } from './notifier'
+import { PidMarkers, type ProcessProbe } from './pid-markers'
+import { SettingsStore, toSettingsView, type EngineSettings, type SecretCodec, type Settings } from './settings'
+import { UserStream } from './user-stream'
 
 export type HostLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void
+
+/** What only the embedding shell (Electron) can do; headless mode leaves these out. */
+export interface HostPlatform {
+  mode: 'electron' | 'headless'
+  pickDirectory?(defaultPath?: string): Promise<string | null>
+  applyStartAtLogin?(enabled: boolean): void | Promise<void>
+  nativeNotifications?: boolean
+}
 
 export interface HostOptions {
   dataDir: string
@@ -33,6 +58,13 @@ export interface HostOptions {
   /** Extra environment for agents (e.g. a PATH carrying the `relay` command). */
   agentEnv?: Record<string, string>
   broker?: Partial<Pick<BrokerOptions, 'injector' | 'nodeClient' | 'cwd' | 'env'>>
+  platform?: HostPlatform
+  /** Wraps secrets at rest (Electron: safeStorage); a function when it becomes usable later. */
+  secretCodec?: SecretCodec | (() => SecretCodec | undefined)
+  appVersion?: string
+  /** Test seams. */
+  processProbe?: ProcessProbe
+  idleSweepMs?: number
 }
 
 export interface Host {
@@ -42,6 +74,10 @@ export interface Host {
   onEvent(listener: (event: EventName, payload: unknown) => void): () => void
   status(): NodeStatus
   agents(): AgentInfo[]
+  /** Current settings as the UI sees them (no secrets). */
+  settings(): SettingsView
+  /** Emit a UI-only event (tray → window: focus an agent, open the spawn dialog, …). */
+  broadcast(event: 'ui.focusAgent' | 'ui.openSpawn' | 'ui.openSettings', payload: unknown): void
 }
 
 /** The human user's name in the workspace: the OS user, made a valid agent name. */
@@ -55,27 +91,111 @@ export function defaultUserName(): string {
   return name.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'you'
 }
 
-const toAgentInfo = (a: AgentSnapshot): AgentInfo => ({ ...a })
+/**
+ * Apps started from a desktop launcher get a minimal PATH, so CLIs installed in the
+ * usual per-user places would be "not found" (pear-lessons §5 #9). Add those that exist.
+ */
+export function augmentedPath(base: string, home = homedir(), exists: (p: string) => boolean = existsSync): string {
+  const extra = [
+    join(home, '.local', 'bin'),
+    join(home, '.npm-global', 'bin'),
+    join(home, '.bun', 'bin'),
+    join(home, '.cargo', 'bin'),
+    join(home, '.claude', 'local'),
+    '/usr/local/bin',
+    '/opt/homebrew/bin',
+  ]
+  const parts = base.split(delimiter).filter(Boolean)
+  for (const dir of extra) if (!parts.includes(dir) && exists(dir)) parts.push(dir)
+  return parts.join(delimiter)
+}
+
+const ANSI = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g
+
+/** The last line of visible text an agent printed, for "waiting for input" notifications. */
+export function lastLine(output: string): string {
+  const lines = output.slice(-4000).replace(ANSI, '').split(/\r?\n|\r/)
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i].replace(/[\x00-\x1f\x7f]/g, '').trim()
+    if (line) return line.length > 160 ? `${line.slice(0, 157)}…` : line
+  }
+  return ''
+}
+
+/**
+ * The broker keeps each agent's relay token private. Joining channels at spawn needs it.
+ * Prefer a public accessor once the broker has one; until then read its entry.
+ */
+function agentTokenOf(broker: Broker, name: string): string | undefined {
+  const b = broker as unknown as { agentToken?: (n: string) => string | undefined; agents?: Map<string, { token?: string }> }
+  if (typeof b.agentToken === 'function') return b.agentToken(name)
+  return b.agents?.get(name)?.token
+}
 
 export function createHost(options: HostOptions): Host {
   const log: HostLog = options.log ?? (() => undefined)
-  const settingsStore = new SettingsStore(options.dataDir, (m) => log('warn', m))
-  const settings = settingsStore.load()
-  const engineSettings = options.engine ?? settings.engine
+  const settingsStore = new SettingsStore(options.dataDir, (m) => log('warn', m), options.secretCodec)
+  let settings: Settings = settingsStore.load()
   const feed = new FeedBook()
+  const feedFile = new FeedFile(join(options.dataDir, 'feed.json'), () => feed.list(), 1000, (m) => log('warn', m))
+  feed.load(feedFile.load())
+  const agentBook = new AgentBook(join(options.dataDir, 'agents.json'), (m) => log('warn', m))
+  const pidMarkers = new PidMarkers(join(options.dataDir, 'pids'), options.processProbe, (m) => log('warn', m))
   const listeners = new Set<(event: EventName, payload: unknown) => void>()
+  const platform: HostPlatform = options.platform ?? { mode: 'headless' }
+  const basePath = options.agentEnv?.PATH ?? options.broker?.env?.PATH ?? process.env.PATH ?? ''
+  const agentPath = augmentedPath(basePath)
+  const agentEnv = { ...options.agentEnv, PATH: agentPath }
+
+  let viewing: Viewing = { agent: null, focused: false }
+  const idle = new IdleDetector()
+  const attention = new Set<string>()
+  const userStopped = new Set<string>()
+  const lastStatus = new Map<string, AgentInfo['status']>()
+  let userUnread = 0
+  const notifier = new Notifier({ prefs: () => settings.notifications, viewing: () => viewing, emit: (n) => emit('notification', n) })
+
+  let engineSettings = currentEngine()
+  let startedWith = startKey()
   let engine: RunningEngine | undefined
   let broker: Broker | undefined
   let api: EngineApi | undefined
+  let userStream: UserStream | undefined
   let engineUrl = engineSettings.mode === 'remote' ? engineSettings.url : ''
   let workspaceId: string | undefined
   let userName = defaultUserName()
   let userToken: string | undefined
   let startError: string | undefined
   let localIds = 0
+  let pendingRespawn: AgentRecord[] = []
+  let idleTimer: ReturnType<typeof setInterval> | undefined
+  /** True while the node stops: agent exits then are expected, not news. */
+  let stopping = false
+
+  function currentEngine(): EngineSettings | { mode: 'remote'; url: string; workspaceKey?: undefined } {
+    return options.engine ?? settingsStore.resolveEngine(settings)
+  }
+  function startKey(): string {
+    const e = currentEngine()
+    return JSON.stringify([e.mode, e.mode === 'remote' ? e.url : '', e.mode === 'remote' ? (e.workspaceKey ?? '') : '', options.nodeName ?? settings.nodeName ?? ''])
+  }
 
   const emit = (event: EventName, payload: unknown) => {
-    for (const l of listeners) l(event, payload)
+    for (const l of listeners) {
+      try {
+        l(event, payload)
+      } catch (err) {
+        log('error', `event listener failed on ${event}: ${(err as Error).message}`)
+      }
+    }
+  }
+
+  function settingsView(): SettingsView {
+    return toSettingsView(settings, {
+      remoteKeySet: settings.engine.mode === 'remote' && settingsStore.loadRemoteKey() !== undefined,
+      restartRequired: startKey() !== startedWith,
+      engineOverridden: options.engine !== undefined,
+    })
   }
 
   function status(): NodeStatus {
@@ -92,36 +212,131 @@ export function createHost(options: HostOptions): Host {
       userName,
       lastHeartbeatAt: s?.lastHeartbeatAt,
       agentsOnline: broker?.liveAgents().length ?? 0,
+      userUnread,
+    }
+  }
+
+  function decorate(a: AgentSnapshot): AgentInfo {
+    const rec = agentBook.get(a.name)
+    const info: AgentInfo = { ...a, channels: rec?.channels ?? [], restart: rec?.restart ?? false }
+    const activity = a.status === 'running' ? idle.activity(a.name) : undefined
+    if (activity) info.activity = activity
+    if (attention.has(a.name)) info.attention = true
+    return info
+  }
+
+  function dormant(rec: AgentRecord): AgentInfo {
+    return {
+      name: rec.name,
+      command: rec.command,
+      args: rec.args,
+      cwd: rec.cwd,
+      status: 'exited',
+      startedAt: rec.createdAt,
+      pendingInjections: 0,
+      channels: rec.channels,
+      restart: rec.restart,
+      dormant: true,
+    }
+  }
+
+  function agents(): AgentInfo[] {
+    const live = (broker?.listAgents() ?? []).map(decorate)
+    const names = new Set(live.map((a) => a.name))
+    return [...live, ...agentBook.list().filter((r) => !names.has(r.name)).map(dormant)]
+  }
+
+  function agentChanged(name: string): void {
+    const snap = broker?.listAgents().find((a) => a.name === name)
+    if (snap) emit('agent.changed', decorate(snap))
+  }
+
+  function feedChanged(msg: FeedMessage): void {
+    emit('message.changed', msg)
+    feedFile.touch()
+  }
+
+  function onAgentState(agent: AgentSnapshot): void {
+    const prev = lastStatus.get(agent.name)
+    lastStatus.set(agent.name, agent.status)
+    if (agent.status === 'running' && prev !== 'running' && agent.pid) pidMarkers.write(agent.name, agent.pid, agent.command)
+    if ((agent.status === 'exited' || agent.status === 'failed') && prev !== agent.status) {
+      pidMarkers.remove(agent.name)
+      idle.forget(agent.name)
+      const byUser = userStopped.delete(agent.name)
+      if (prev === 'running' && !byUser && !stopping) {
+        const crashed = agent.status === 'failed' || (agent.exitCode != null && agent.exitCode !== 0)
+        if (crashed) attention.add(agent.name)
+        notifier.notify({
+          kind: 'agentExited',
+          agent: agent.name,
+          title: crashed ? `${agent.name} crashed` : `${agent.name} exited`,
+          body: `${[agent.command, ...agent.args].join(' ')}${agent.exitCode != null ? ` · exit code ${agent.exitCode}` : ''}${agent.error ? ` · ${agent.error}` : ''}`,
+        })
+      }
     }
   }
 
   function onBrokerEvent(e: BrokerEvent): void {
     switch (e.type) {
       case 'node.state':
+        emit('node.status', status())
+        if (e.state === 'connected' && pendingRespawn.length) void respawnRemembered()
+        return
       case 'node.heartbeat':
         emit('node.status', status())
         return
       case 'agent.state':
-        emit('agent.changed', toAgentInfo(e.agent))
+        onAgentState(e.agent)
+        emit('agent.changed', decorate(e.agent))
         emit('node.status', status())
         return
       case 'agent.output':
         emit('terminal.output', { name: e.name, data: e.data })
+        if (idle.output(e.name, Date.now())) {
+          attention.delete(e.name)
+          agentChanged(e.name)
+        }
         return
       case 'agent.removed':
         emit('agent.removed', { name: e.name })
         return
       case 'delivery': {
-        const s = e.step
-        const msg = feed.step(s.msgId, { from: s.from, to: s.agent, text: s.text, direction: 'in' }, s.state, s.at, s.detail)
-        emit('message.changed', msg)
+        const s = e.step as typeof e.step & { target?: string }
+        const channel = s.target?.startsWith('#') ? s.target : undefined
+        const msg = feed.step(s.msgId, { from: s.from, to: channel ?? s.agent, text: s.text, direction: 'in' }, s.state, s.at, s.detail)
+        if (channel && !msg.channel) msg.channel = channel
+        feedChanged(msg)
+        if (s.state === 'failed') {
+          notifier.notify({ kind: 'deliveryFailed', agent: s.agent, messageId: s.msgId, title: `Delivery to ${s.agent} failed`, body: s.detail ?? s.text.slice(0, 200) })
+        }
         return
       }
     }
   }
 
+  function sweepIdle(): void {
+    const now = Date.now()
+    for (const name of idle.sweep(now, settings.notifications.idleSeconds * 1000)) {
+      const snap = broker?.listAgents().find((a) => a.name === name)
+      if (!snap || snap.status !== 'running') continue
+      if (!(viewing.focused && viewing.agent === name)) attention.add(name)
+      let line = ''
+      try {
+        line = lastLine(broker?.scrollback(name) ?? '')
+      } catch {
+        // gone meanwhile
+      }
+      notifier.notify({ kind: 'agentIdle', agent: name, title: `${name} is waiting for input`, body: line || 'No output for a while.' })
+      agentChanged(name)
+    }
+  }
+
   async function bootstrapWorkspace(): Promise<{ key: string; id?: string; label: string }> {
-    if (engineSettings.mode === 'remote') return { key: engineSettings.workspaceKey, label: 'team' }
+    if (engineSettings.mode === 'remote') {
+      if (!engineSettings.workspaceKey) throw new Error('no workspace key is set for the remote engine: add it in Settings')
+      return { key: engineSettings.workspaceKey, label: 'team' }
+    }
     const saved = settingsStore.loadEmbeddedSecrets()
     if (saved) return { key: saved.workspaceKey, id: saved.workspaceId, label: 'local' }
     const created = await (api as EngineApi).createWorkspace('local')
@@ -129,7 +344,47 @@ export function createHost(options: HostOptions): Host {
     return { key: created.api_key, id: created.workspace_id, label: 'local' }
   }
 
+  function onUserMessage(m: { id: string; from: string; text: string; channel?: string; at: number }): void {
+    if (feed.get(m.id)?.steps.length) return
+    const msg = feed.step(m.id, { from: m.from, to: m.channel ?? userName, text: m.text, direction: 'in' }, 'received', m.at)
+    msg.toUser = !m.channel
+    if (m.channel) msg.channel = m.channel
+    feedChanged(msg)
+    if (m.from === userName) return
+    if (!viewing.focused) {
+      userUnread += 1
+      emit('node.status', status())
+    }
+    notifier.notify({ kind: 'messageToUser', key: m.from, messageId: m.id, title: `Message from ${m.from}${m.channel ? ` in ${m.channel}` : ''}`, body: m.text.slice(0, 200) })
+  }
+
+  function onUserDelivery(u: { messageId: string; agent?: string; state: string; at: number; detail?: string }): void {
+    const existing = feed.get(u.messageId)
+    if (!existing) return
+    const map: Record<string, FeedMessage['state']> = {
+      queued: 'queued', pending: 'queued', delivered: 'received', received: 'received', injected: 'typed', typed: 'typed',
+      verified: 'verified', acked: 'acked', read: 'acked', failed: 'failed', expired: 'expired', dead: 'failed', dead_lettered: 'failed', dead_letter: 'failed',
+    }
+    const state = map[u.state]
+    if (!state) return
+    const detail = [u.agent, u.detail].filter(Boolean).join(': ') || undefined
+    feedChanged(feed.step(u.messageId, existing, state, u.at, detail))
+    if (state === 'failed' || state === 'expired') {
+      notifier.notify({ kind: 'deliveryFailed', agent: u.agent, messageId: u.messageId, title: `Delivery to ${u.agent ?? existing.to} ${state}`, body: u.detail ?? existing.text.slice(0, 200) })
+    }
+  }
+
   async function start(): Promise<void> {
+    startError = undefined
+    engineSettings = currentEngine()
+    startedWith = startKey()
+    engineUrl = engineSettings.mode === 'remote' ? engineSettings.url : ''
+    try {
+      // Before anything spawns: agents an earlier run left behind after a crash.
+      await pidMarkers.sweep()
+    } catch (err) {
+      log('warn', `could not sweep leftover agents: ${(err as Error).message}`)
+    }
     try {
       if (engineSettings.mode === 'embedded') {
         engine = await startEngine({ port: 0, dataDir: join(options.dataDir, 'engine'), log: (l, m) => log(l, `engine: ${m}`) })
@@ -149,23 +404,77 @@ export function createHost(options: HostOptions): Host {
         workspaceLabel: ws.label,
         stateDir: defaultStateDir(options.dataDir),
         nodeName: options.nodeName ?? settings.nodeName,
-        agentEnv: options.agentEnv,
         log,
         ...options.broker,
+        agentEnv,
       })
       broker.on(onBrokerEvent)
+      pendingRespawn = agentBook.list().filter((r) => r.restart)
       await broker.start()
+      userStream = new UserStream({
+        engineUrl,
+        token: user.token,
+        userName,
+        cursorPath: join(options.dataDir, 'user-cursor.json'),
+        onMessage: onUserMessage,
+        onDelivery: onUserDelivery,
+        log,
+      })
+      userStream.start()
     } catch (err) {
       startError =
         err instanceof EngineApiError ? `${err.message} (${err.code})` : `could not start: ${(err as Error).message}`
       log('error', startError)
     }
+    idleTimer ??= setInterval(sweepIdle, options.idleSweepMs ?? 1000)
+    idleTimer.unref?.()
     emit('node.status', status())
   }
 
+  /** Agents marked restart come back once the node is connected (spawning needs it). */
+  async function respawnRemembered(): Promise<void> {
+    const list = pendingRespawn
+    pendingRespawn = []
+    for (const rec of list) {
+      if (broker?.listAgents().some((a) => a.name === rec.name && (a.status === 'running' || a.status === 'starting'))) continue
+      try {
+        await spawnAgent(rec, true)
+        log('info', `respawned ${rec.name}`)
+      } catch (err) {
+        log('warn', `could not respawn ${rec.name}: ${(err as Error).message}`)
+      }
+    }
+  }
+
+  async function stopNode(): Promise<void> {
+    stopping = true
+    try {
+      userStream?.stop()
+      userStream = undefined
+      // SIGTERM → SIGKILL after 2 s for every agent's tree, node.deregister, socket closed.
+      await broker?.stop()
+      broker = undefined
+      await engine?.close('app is quitting')
+      engine = undefined
+    } finally {
+      stopping = false
+    }
+  }
+
   async function stop(): Promise<void> {
-    await broker?.stop()
-    await engine?.close('app is quitting')
+    if (idleTimer) clearInterval(idleTimer)
+    idleTimer = undefined
+    await stopNode()
+    feedFile.flush()
+  }
+
+  async function restartNode(): Promise<void> {
+    await stopNode()
+    lastStatus.clear()
+    emit('node.status', status())
+    await start()
+    for (const a of agents()) emit('agent.changed', a)
+    emit('settings.changed', settingsView())
   }
 
   function requireBroker(): Broker {
@@ -173,20 +482,103 @@ export function createHost(options: HostOptions): Host {
     return broker
   }
 
+  async function spawnAgent(rec: Omit<AgentRecord, 'createdAt'>, resume: boolean): Promise<AgentInfo> {
+    const b = requireBroker()
+    attention.delete(rec.name)
+    const snap = await b.spawn({ name: rec.name, command: rec.command, args: resume ? resumeArgs(rec.command, rec.args) : rec.args, cwd: rec.cwd })
+    agentBook.upsert({ ...rec, cwd: snap.cwd, createdAt: agentBook.get(rec.name)?.createdAt || snap.startedAt })
+    const failed: string[] = []
+    if (rec.channels.length) {
+      const token = agentTokenOf(b, rec.name)
+      for (const ch of rec.channels) {
+        try {
+          if (!token || !api) throw new Error('no agent token')
+          await joinChannel(api, token, ch)
+        } catch (err) {
+          failed.push(`#${ch}`)
+          log('warn', `${rec.name} could not join #${ch}: ${(err as Error).message}`)
+        }
+      }
+    }
+    const info = decorate(snap)
+    if (failed.length) info.error = `could not join ${failed.join(', ')}`
+    return info
+  }
+
+  function detect(): CommandResult<'agents.detect'> {
+    const clis: Array<{ name: string; path: string }> = []
+    for (const name of KNOWN_AGENT_CLIS) {
+      const path = resolveCommand(name, agentPath)
+      if (path) clis.push({ name, path })
+    }
+    return { clis }
+  }
+
   async function sendMessage(req: ParsedRequest<'messages.send'>): Promise<CommandResult<'messages.send'>> {
     if (!api || !userToken) throw new BrokerError('not_ready', startError ?? 'the node is still starting')
     const localId = `local_${++localIds}`
+    const channel = req.to.startsWith('#') ? req.to : undefined
     const base = { from: userName, to: req.to, text: req.text, direction: 'out' as const }
-    emit('message.changed', feed.step(localId, base, 'sending', Date.now()))
+    const placeholder = feed.step(localId, base, 'sending', Date.now())
+    if (channel) placeholder.channel = channel
+    emit('message.changed', placeholder)
     try {
-      const sent = await api.sendDm(userToken, { to: req.to, text: req.text })
-      const msg = feed.rename(localId, sent.message.id) ?? feed.step(sent.message.id, base, 'sent', Date.now())
-      emit('message.changed', feed.step(msg.id, base, 'sent', Date.now()))
-      return feed.get(msg.id) ?? msg
+      const engineId = channel ? await postToChannel(api, userToken, channel, req.text) : (await api.sendDm(userToken, { to: req.to, text: req.text })).message.id
+      const msg = feed.rename(localId, engineId) ?? feed.step(engineId, base, 'sent', Date.now())
+      if (channel) msg.channel = channel
+      const sent = feed.step(msg.id, base, 'sent', Date.now())
+      const out = { ...sent, replaces: localId }
+      emit('message.changed', out)
+      feedFile.touch()
+      return out
     } catch (err) {
       feed.remove(localId)
-      emit('message.changed', { ...base, id: localId, state: 'failed', steps: [], error: (err as Error).message })
+      emit('message.changed', { ...base, id: localId, state: 'failed', steps: [], error: (err as Error).message, ...(channel ? { channel } : {}) })
+      if (err instanceof EngineApiError && err.status === 404 && !channel) {
+        throw new BrokerError('recipient_not_found', `no agent named "${req.to}" in this workspace`)
+      }
       throw err
+    }
+  }
+
+  async function setSettings(req: ParsedRequest<'settings.set'>): Promise<SettingsView> {
+    const next: Settings = { ...settings, notifications: { ...settings.notifications, ...req.notifications } }
+    if (req.engine?.mode === 'embedded') next.engine = { mode: 'embedded' }
+    if (req.engine?.mode === 'remote') {
+      const hasKey = req.engine.workspaceKey !== undefined || settingsStore.loadRemoteKey() !== undefined || (settings.engine.mode === 'remote' && settings.engine.workspaceKey)
+      if (!hasKey) throw new BrokerError('invalid_request', 'a remote engine needs its workspace key (rk_…)')
+      if (req.engine.workspaceKey !== undefined) settingsStore.saveRemoteKey(req.engine.workspaceKey)
+      // The key moves out of settings.json into secrets/ (wrapped where possible).
+      const legacyKey = settings.engine.mode === 'remote' ? settings.engine.workspaceKey : undefined
+      if (legacyKey && req.engine.workspaceKey === undefined) settingsStore.saveRemoteKey(legacyKey)
+      next.engine = { mode: 'remote', url: req.engine.url }
+    }
+    if (req.nodeName !== undefined) next.nodeName = req.nodeName || undefined
+    if (req.startAtLogin !== undefined) {
+      if (req.startAtLogin !== settings.startAtLogin) {
+        if (!platform.applyStartAtLogin) throw new BrokerError('unsupported', 'start at login is only available in the desktop app')
+        await platform.applyStartAtLogin(req.startAtLogin)
+      }
+      next.startAtLogin = req.startAtLogin
+    }
+    if (req.closeToTray !== undefined) next.closeToTray = req.closeToTray
+    settingsStore.save(next)
+    settings = next
+    const view = settingsView()
+    emit('settings.changed', view)
+    return view
+  }
+
+  function appInfo(): AppInfo {
+    return {
+      mode: platform.mode,
+      platform: process.platform,
+      version: options.appVersion ?? '0.1.0',
+      canPickDirectory: Boolean(platform.pickDirectory),
+      canStartAtLogin: Boolean(platform.applyStartAtLogin),
+      nativeNotifications: Boolean(platform.nativeNotifications),
+      dataDir: options.dataDir,
+      homeDir: homedir(),
     }
   }
 
@@ -196,10 +588,41 @@ export function createHost(options: HostOptions): Host {
       requireBroker().reconnect()
       return { ok: true as const }
     },
-    'agents.list': () => (broker?.listAgents() ?? []).map(toAgentInfo),
-    'agents.spawn': async (req) => toAgentInfo(await requireBroker().spawn(req)),
+    'node.restart': async () => {
+      await restartNode()
+      return { ok: true as const }
+    },
+    'agents.list': () => agents(),
+    'agents.detect': () => detect(),
+    'agents.spawn': (req) => spawnAgent({ name: req.name, command: req.command, args: req.args, cwd: req.cwd ?? '', channels: req.channels, restart: req.restart }, false),
+    'agents.start': (req) => {
+      const rec = agentBook.get(req.name) ?? broker?.listAgents().find((a) => a.name === req.name)
+      if (!rec) throw new BrokerError('agent_not_found', `no agent named "${req.name}"`)
+      const r = rec as Partial<AgentRecord> & AgentSnapshot
+      return spawnAgent({ name: r.name, command: r.command, args: r.args, cwd: r.cwd, channels: r.channels ?? [], restart: r.restart ?? false }, true)
+    },
     'agents.stop': async (req) => {
-      await requireBroker().release(req.name)
+      userStopped.add(req.name)
+      attention.delete(req.name)
+      try {
+        await requireBroker().release(req.name)
+      } catch (err) {
+        userStopped.delete(req.name)
+        throw err
+      }
+      return { ok: true as const }
+    },
+    'agents.remove': (req) => {
+      const live = broker?.listAgents().find((a) => a.name === req.name)
+      if (live && (live.status === 'running' || live.status === 'starting')) {
+        throw new BrokerError('agent_running', `${req.name} is still running: stop it first`)
+      }
+      const known = agentBook.remove(req.name)
+      if (live) broker?.remove(req.name)
+      else if (known) emit('agent.removed', { name: req.name })
+      else throw new BrokerError('agent_not_found', `no agent named "${req.name}"`)
+      attention.delete(req.name)
+      idle.forget(req.name)
       return { ok: true as const }
     },
     'terminal.write': (req) => {
@@ -210,9 +633,37 @@ export function createHost(options: HostOptions): Host {
       requireBroker().resize(req.name, req.cols, req.rows)
       return { ok: true as const }
     },
-    'terminal.snapshot': (req) => ({ data: requireBroker().scrollback(req.name) }),
+    'terminal.snapshot': (req) => {
+      // A remembered agent not started in this run has no scrollback yet.
+      if (!broker?.listAgents().some((a) => a.name === req.name) && agentBook.get(req.name)) return { data: '' }
+      return { data: requireBroker().scrollback(req.name) }
+    },
     'messages.list': () => feed.list(),
     'messages.send': (req) => sendMessage(req),
+    'settings.get': () => settingsView(),
+    'settings.set': (req) => setSettings(req),
+    'app.info': () => appInfo(),
+    'dialog.pickDirectory': async (req) => {
+      if (!platform.pickDirectory) throw new BrokerError('unsupported', 'no folder picker here: type the path')
+      return { path: await platform.pickDirectory(req.defaultPath) }
+    },
+    'ui.viewing': (req) => {
+      viewing = { agent: req.agent, focused: req.focused }
+      if (req.focused) {
+        const changed = req.agent !== null && attention.delete(req.agent)
+        if (changed && req.agent) agentChanged(req.agent)
+        if (userUnread) {
+          userUnread = 0
+          emit('node.status', status())
+        }
+      }
+      return { ok: true as const }
+    },
+    'debug.metrics': () => {
+      const cpu = process.cpuUsage()
+      const mem = process.memoryUsage()
+      return { cpuUserUs: cpu.user, cpuSystemUs: cpu.system, heapUsed: mem.heapUsed, rss: mem.rss, uptimeMs: Math.round(process.uptime() * 1000) }
+    },
   }
 
   async function invoke(command: string, request: unknown): Promise<CommandOutcome<CommandName>> {
@@ -239,6 +690,8 @@ export function createHost(options: HostOptions): Host {
       return () => listeners.delete(listener)
     },
     status,
-    agents: () => (broker?.listAgents() ?? []).map(toAgentInfo),
+    agents,
+    settings: settingsView,
+    broadcast: (event, payload) => emit(event, payload),
   }
 }

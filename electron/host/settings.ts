@@ -1,34 +1,59 @@
 /**
- * Settings (which engine, node name) and secrets (workspace key) of one app instance.
- * Both are JSON files in the data dir, parsed with zod; a corrupt file is set aside
- * (renamed, logged), never silently overwritten. Secrets are 0600: the renderer
- * never sees them. Inside Electron they could additionally be wrapped by safeStorage.
+ * Settings (engine, node name, notifications, start at login, close to tray) and secrets
+ * (workspace keys) of one app instance. Both are JSON files in the data dir, parsed with
+ * zod; a corrupt file is set aside (renamed, logged), never silently overwritten.
+ *
+ * Secrets never leave the host: `toView` is what the UI gets ("key set", not the key).
+ * The remote workspace key lives in secrets/remote-workspace.json (0600); inside Electron
+ * it is additionally wrapped by safeStorage through a SecretCodec. The embedded engine's
+ * key is not wrapped: it only opens the engine database that sits next to it.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
+import { notificationPrefsSchema, type SettingsView } from '../../shared/ipc'
 
 export const engineSettingsSchema = z.discriminatedUnion('mode', [
   z.object({ mode: z.literal('embedded') }),
   z.object({
     mode: z.literal('remote'),
     url: z.string().url(),
-    workspaceKey: z.string().startsWith('rk_', 'a workspace key starts with rk_'),
+    /** Legacy/hand-written place for the key; the UI stores it in secrets/ instead. */
+    workspaceKey: z.string().startsWith('rk_', 'a workspace key starts with rk_').optional(),
   }),
 ])
-export type EngineSettings = z.infer<typeof engineSettingsSchema>
+export type StoredEngineSettings = z.infer<typeof engineSettingsSchema>
+/** An engine the host can connect to: a remote one always has its key here. */
+export type EngineSettings = { mode: 'embedded' } | { mode: 'remote'; url: string; workspaceKey: string }
+
+export const DEFAULT_NOTIFICATIONS = { agentExited: true, agentIdle: true, messageToUser: true, deliveryFailed: true, idleSeconds: 30 }
 
 export const settingsSchema = z.object({
   engine: engineSettingsSchema.default({ mode: 'embedded' }),
   nodeName: z.string().optional(),
+  notifications: notificationPrefsSchema.partial().default({}).transform((n) => ({ ...DEFAULT_NOTIFICATIONS, ...n })),
+  startAtLogin: z.boolean().default(false),
+  closeToTray: z.boolean().default(true),
 })
-export type Settings = z.infer<typeof settingsSchema>
+export type Settings = z.output<typeof settingsSchema>
 
 export const embeddedSecretsSchema = z.object({
   workspaceId: z.string(),
   workspaceKey: z.string(),
 })
 export type EmbeddedSecrets = z.infer<typeof embeddedSecretsSchema>
+
+const remoteSecretSchema = z.union([
+  z.object({ workspaceKey: z.string() }),
+  z.object({ wrapped: z.object({ codec: z.string(), data: z.string() }) }),
+])
+
+/** Wraps a secret at rest (Electron: safeStorage). Thin by design; mocked in tests. */
+export interface SecretCodec {
+  readonly name: string
+  encrypt(plain: string): string
+  decrypt(wrapped: string): string
+}
 
 function readJson<T>(path: string, schema: z.ZodType<T>, log: (msg: string) => void): T | undefined {
   if (!existsSync(path)) return undefined
@@ -44,10 +69,10 @@ function readJson<T>(path: string, schema: z.ZodType<T>, log: (msg: string) => v
   }
 }
 
-function writeJson(path: string, value: unknown, mode: number): void {
+export function writeJsonAtomic(path: string, value: unknown, mode: number, pretty = true): void {
   mkdirSync(dirname(path), { recursive: true })
   const tmp = `${path}.tmp`
-  writeFileSync(tmp, JSON.stringify(value, null, 2), { mode })
+  writeFileSync(tmp, pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value), { mode })
   chmodSync(tmp, mode)
   renameSync(tmp, path)
 }
@@ -56,7 +81,13 @@ export class SettingsStore {
   constructor(
     private readonly dataDir: string,
     private readonly log: (msg: string) => void = () => undefined,
+    /** A function when the codec becomes usable only later (Electron: after `ready`). */
+    private readonly codecSource?: SecretCodec | (() => SecretCodec | undefined),
   ) {}
+
+  private get codec(): SecretCodec | undefined {
+    return typeof this.codecSource === 'function' ? this.codecSource() : this.codecSource
+  }
 
   private get settingsPath(): string {
     return join(this.dataDir, 'settings.json')
@@ -64,14 +95,49 @@ export class SettingsStore {
   private get secretsPath(): string {
     return join(this.dataDir, 'secrets', 'embedded-workspace.json')
   }
+  private get remoteSecretPath(): string {
+    return join(this.dataDir, 'secrets', 'remote-workspace.json')
+  }
 
   load(): Settings {
     return readJson(this.settingsPath, settingsSchema, this.log) ?? settingsSchema.parse({})
   }
 
   save(settings: Settings): void {
-    // The remote workspace key is a secret too: settings.json is 0600 as well.
-    writeJson(this.settingsPath, settingsSchema.parse(settings), 0o600)
+    // A hand-written remote key may sit in settings.json: it is 0600 as well.
+    writeJsonAtomic(this.settingsPath, settingsSchema.parse(settings), 0o600)
+  }
+
+  /** The engine to connect to, with the remote key resolved; undefined key = not usable. */
+  resolveEngine(settings: Settings): EngineSettings | { mode: 'remote'; url: string; workspaceKey?: undefined } {
+    const e = settings.engine
+    if (e.mode === 'embedded') return e
+    return { mode: 'remote', url: e.url, workspaceKey: e.workspaceKey ?? this.loadRemoteKey() }
+  }
+
+  loadRemoteKey(): string | undefined {
+    const stored = readJson(this.remoteSecretPath, remoteSecretSchema, this.log)
+    if (!stored) return undefined
+    if ('workspaceKey' in stored) return stored.workspaceKey
+    if (!this.codec || this.codec.name !== stored.wrapped.codec) {
+      this.log(`the remote workspace key is wrapped by ${stored.wrapped.codec}, which is not available here; set the key again`)
+      return undefined
+    }
+    try {
+      return this.codec.decrypt(stored.wrapped.data)
+    } catch (err) {
+      this.log(`could not unwrap the remote workspace key (${(err as Error).message}); set the key again`)
+      return undefined
+    }
+  }
+
+  saveRemoteKey(key: string): void {
+    const value = this.codec ? { wrapped: { codec: this.codec.name, data: this.codec.encrypt(key) } } : { workspaceKey: key }
+    writeJsonAtomic(this.remoteSecretPath, value, 0o600)
+  }
+
+  clearRemoteKey(): void {
+    rmSync(this.remoteSecretPath, { force: true })
   }
 
   loadEmbeddedSecrets(): EmbeddedSecrets | undefined {
@@ -79,6 +145,26 @@ export class SettingsStore {
   }
 
   saveEmbeddedSecrets(secrets: EmbeddedSecrets): void {
-    writeJson(this.secretsPath, secrets, 0o600)
+    writeJsonAtomic(this.secretsPath, secrets, 0o600)
+  }
+}
+
+/** What the UI may see of the settings: no key, only whether one is set. */
+export function toSettingsView(
+  settings: Settings,
+  opts: { remoteKeySet: boolean; restartRequired: boolean; engineOverridden: boolean },
+): SettingsView {
+  const e = settings.engine
+  return {
+    engine:
+      e.mode === 'embedded'
+        ? { mode: 'embedded', workspaceKeySet: false }
+        : { mode: 'remote', url: e.url, workspaceKeySet: Boolean(e.workspaceKey) || opts.remoteKeySet },
+    nodeName: settings.nodeName,
+    notifications: settings.notifications,
+    startAtLogin: settings.startAtLogin,
+    closeToTray: settings.closeToTray,
+    restartRequired: opts.restartRequired,
+    engineOverridden: opts.engineOverridden,
   }
 }

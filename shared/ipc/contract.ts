@@ -25,6 +25,8 @@ export const nodeStatusSchema = z.object({
   userName: z.string().optional(),
   lastHeartbeatAt: z.number().optional(),
   agentsOnline: z.number().int().nonnegative(),
+  /** Messages to the user that arrived while the window was not focused. */
+  userUnread: z.number().int().nonnegative().optional(),
 })
 export type NodeStatus = z.infer<typeof nodeStatusSchema>
 
@@ -44,6 +46,19 @@ export const agentInfoSchema = z.object({
   startedAt: z.number(),
   /** Deliveries waiting to be typed into this agent (e.g. while the user types). */
   pendingInjections: z.number().int().nonnegative(),
+  /** Channels joined at spawn. */
+  channels: z.array(z.string()).optional(),
+  /** Respawned when the app starts again. */
+  restart: z.boolean().optional(),
+  /**
+   * `working`: printed output recently; `idle`: printed, then went quiet (waiting for
+   * input, most likely). Set by the host's idle detector; absent before any output.
+   */
+  activity: z.enum(['working', 'idle']).optional(),
+  /** Something about this agent wants the user (it crashed, or it waits for input) and they haven't looked yet. */
+  attention: z.boolean().optional(),
+  /** Known from an earlier run of the app but not started in this one. */
+  dormant: z.boolean().optional(),
 })
 export type AgentInfo = z.infer<typeof agentInfoSchema>
 
@@ -75,13 +90,81 @@ export const feedMessageSchema = z.object({
   from: z.string(),
   to: z.string(),
   text: z.string(),
-  /** `in`: delivered to an agent of this node. `out`: sent from this app's user. */
+  /** `in`: delivered to an agent of this node, or to the human user. `out`: sent from this app's user. */
   direction: z.enum(['in', 'out']),
   state: messageStateSchema,
   steps: z.array(messageStepSchema),
   error: z.string().optional(),
+  /** `#name` when the message went to a channel. */
+  channel: z.string().optional(),
+  /** The local placeholder id this message takes over (the UI drops that one). */
+  replaces: z.string().optional(),
+  /** True when the message is addressed to this app's human user. */
+  toUser: z.boolean().optional(),
 })
 export type FeedMessage = z.infer<typeof feedMessageSchema>
+
+export const notificationKindSchema = z.enum(['agentExited', 'agentIdle', 'messageToUser', 'deliveryFailed'])
+export type NotificationKind = z.infer<typeof notificationKindSchema>
+
+export const notificationPrefsSchema = z.object({
+  agentExited: z.boolean(),
+  agentIdle: z.boolean(),
+  messageToUser: z.boolean(),
+  deliveryFailed: z.boolean(),
+  /** Seconds of silence after output before an agent counts as waiting for input. */
+  idleSeconds: z.number().int().min(3).max(3600),
+})
+export type NotificationPrefs = z.infer<typeof notificationPrefsSchema>
+
+/** Settings as the UI sees them: never a key or token, only whether one is set. */
+export const settingsViewSchema = z.object({
+  engine: z.object({
+    mode: z.enum(['embedded', 'remote']),
+    url: z.string().optional(),
+    workspaceKeySet: z.boolean(),
+  }),
+  nodeName: z.string().optional(),
+  notifications: notificationPrefsSchema,
+  startAtLogin: z.boolean(),
+  closeToTray: z.boolean(),
+  /** Engine or node name changed since the node started: a node restart applies it. */
+  restartRequired: z.boolean(),
+  /** Where the engine/key came from when it was not the settings file (CLI flags, env). */
+  engineOverridden: z.boolean(),
+})
+export type SettingsView = z.infer<typeof settingsViewSchema>
+
+export const appInfoSchema = z.object({
+  mode: z.enum(['electron', 'headless']),
+  platform: z.string(),
+  version: z.string(),
+  canPickDirectory: z.boolean(),
+  canStartAtLogin: z.boolean(),
+  nativeNotifications: z.boolean(),
+  dataDir: z.string(),
+  homeDir: z.string(),
+})
+export type AppInfo = z.infer<typeof appInfoSchema>
+
+export const notificationSchema = z.object({
+  id: z.string(),
+  kind: notificationKindSchema,
+  title: z.string(),
+  body: z.string(),
+  agent: z.string().optional(),
+  messageId: z.string().optional(),
+  at: z.number(),
+  /** Earlier notifications of the same kind and agent merged into this one. */
+  merged: z.number().int().nonnegative(),
+})
+export type AppNotification = z.infer<typeof notificationSchema>
+
+export const channelName = z
+  .string()
+  .trim()
+  .transform((n) => n.replace(/^#/, ''))
+  .pipe(z.string().min(1, 'channel name is empty').max(80).regex(/^[A-Za-z0-9._-]+$/, 'channel names use letters, digits, ".", "_" and "-"'))
 
 const agentName = z
   .string()
@@ -99,6 +182,11 @@ export const commands = {
   'node.status': { request: empty, result: nodeStatusSchema },
   'node.reconnect': { request: empty, result: ok },
   'agents.list': { request: empty, result: z.array(agentInfoSchema) },
+  /** Agent CLIs found on the host's PATH, for the spawn dialog. */
+  'agents.detect': {
+    request: empty,
+    result: z.object({ clis: z.array(z.object({ name: z.string(), path: z.string() })) }),
+  },
   'agents.spawn': {
     request: z
       .object({
@@ -106,11 +194,18 @@ export const commands = {
         command: z.string().trim().min(1, 'command is required'),
         args: z.array(z.string()).default([]),
         cwd: z.string().optional(),
+        channels: z.array(channelName).max(32).default([]),
+        /** Respawn this agent when the app starts again. */
+        restart: z.boolean().default(false),
       })
       .strict(),
     result: agentInfoSchema,
   },
   'agents.stop': { request: z.object({ name: agentName }).strict(), result: ok },
+  /** Start a stopped (or remembered) agent again with its command, args, folder and channels. */
+  'agents.start': { request: z.object({ name: agentName }).strict(), result: agentInfoSchema },
+  /** Forget a stopped agent: its row, terminal and the restart entry. */
+  'agents.remove': { request: z.object({ name: agentName }).strict(), result: ok },
   'terminal.write': {
     request: z.object({ name: agentName, data: z.string().max(1 << 20) }).strict(),
     result: ok,
@@ -124,11 +219,74 @@ export const commands = {
   /** Scrollback kept by the host, so a terminal opened later shows what happened. */
   'terminal.snapshot': { request: z.object({ name: agentName }).strict(), result: z.object({ data: z.string() }) },
   'messages.list': { request: empty, result: z.array(feedMessageSchema) },
+  /** `to` is an agent name, or `#channel` (the user joins it first, creating it if needed). */
   'messages.send': {
     request: z
-      .object({ to: z.string().trim().min(1, 'recipient is required'), text: z.string().min(1, 'message is empty').max(64_000) })
+      .object({
+        to: z
+          .string()
+          .trim()
+          .min(1, 'recipient is required')
+          .regex(/^#?[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'recipient is an agent name or #channel'),
+        text: z.string().min(1, 'message is empty').max(64_000),
+      })
       .strict(),
     result: feedMessageSchema,
+  },
+  'settings.get': { request: empty, result: settingsViewSchema },
+  /** Only the fields given change. A workspace key is write-only: it never comes back. */
+  'settings.set': {
+    request: z
+      .object({
+        engine: z
+          .discriminatedUnion('mode', [
+            z.object({ mode: z.literal('embedded') }).strict(),
+            z
+              .object({
+                mode: z.literal('remote'),
+                url: z.string().trim().url('engine URL must be a URL such as https://relay.example.com'),
+                /** Omitted: keep the key already set. */
+                workspaceKey: z.string().trim().startsWith('rk_', 'a workspace key starts with rk_').optional(),
+              })
+              .strict(),
+          ])
+          .optional(),
+        nodeName: z
+          .string()
+          .trim()
+          .max(64, 'node name is at most 64 characters')
+          .regex(/^[A-Za-z0-9._ -]*$/, 'node name may use letters, digits, space, ".", "_" and "-"')
+          .optional(),
+        notifications: notificationPrefsSchema.partial().strict().optional(),
+        startAtLogin: z.boolean().optional(),
+        closeToTray: z.boolean().optional(),
+      })
+      .strict(),
+    result: settingsViewSchema,
+  },
+  /** Stop and start the broker (and embedded engine) in-process, applying engine/node settings. Agents marked restart come back. */
+  'node.restart': { request: empty, result: ok },
+  'app.info': { request: empty, result: appInfoSchema },
+  /** A folder picker; only where the host has a native dialog (Electron). */
+  'dialog.pickDirectory': {
+    request: z.object({ defaultPath: z.string().optional() }).strict(),
+    result: z.object({ path: z.string().nullable() }),
+  },
+  /** What the user is looking at, so the host doesn't notify about it. */
+  'ui.viewing': {
+    request: z.object({ agent: z.string().nullable(), focused: z.boolean() }).strict(),
+    result: ok,
+  },
+  /** Host process figures for the benchmark (no secrets). */
+  'debug.metrics': {
+    request: empty,
+    result: z.object({
+      cpuUserUs: z.number(),
+      cpuSystemUs: z.number(),
+      heapUsed: z.number(),
+      rss: z.number(),
+      uptimeMs: z.number(),
+    }),
   },
 } as const
 
@@ -146,6 +304,13 @@ export const events = {
   'agent.removed': z.object({ name: z.string() }),
   'terminal.output': z.object({ name: z.string(), data: z.string() }),
   'message.changed': feedMessageSchema,
+  'settings.changed': settingsViewSchema,
+  /** The host decided the user should know; Electron shows it natively, headless as a toast. */
+  notification: notificationSchema,
+  /** The tray (or a notification click) asks the window to show an agent's terminal. */
+  'ui.focusAgent': z.object({ name: z.string() }),
+  'ui.openSpawn': z.object({}),
+  'ui.openSettings': z.object({}),
 } as const
 
 export type Events = typeof events

@@ -30,6 +30,10 @@ function recordingHost() {
     },
     status: () => ({ state: 'connected', nodeName: 'n', nodeId: 'node_x', engineUrl: 'http://x', embeddedEngine: true, agentsOnline: 0 }),
     agents: () => [],
+    settings: () => {
+      throw new Error('not used')
+    },
+    broadcast: () => undefined,
   }
   return { host, calls, emit: (event: string, payload: unknown) => emit(event as never, payload) }
 }
