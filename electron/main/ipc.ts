@@ -1,16 +1,16 @@
 /**
  * The Electron transport of the IPC contract. The renderer is untrusted: every call is
- * checked for who sent it, which command it names and what it carries, and every
+ * checked for who sent it and what it carries (each command has its own channel), and every
  * failure comes back as `{ ok: false, error }` — a throw would reach the renderer as an
  * opaque "Error invoking remote method" and lose the message.
  */
 import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron'
-import { isCommandName, parseRequest, type CommandName, type CommandOutcome, type EventName } from '../../shared/ipc/contract'
-import { EVENT_CHANNEL, INVOKE_CHANNEL } from '../preload/api'
+import { commandNames, parseRequest, type CommandName, type CommandOutcome, type EventName } from '../../shared/ipc/contract'
+import { EVENT_CHANNEL, commandChannel } from '../preload/api'
 import type { Host } from '../host'
 
 // One definition of the channel names for both sides of the bridge.
-export { EVENT_CHANNEL, INVOKE_CHANNEL } from '../preload/api'
+export { EVENT_CHANNEL, commandChannel } from '../preload/api'
 
 export interface IpcDeps {
   ipcMain: Pick<IpcMain, 'handle' | 'removeHandler'>
@@ -30,15 +30,19 @@ const fail = (code: string, message: string): Outcome => ({ ok: false, error: { 
 export function registerIpc(deps: IpcDeps): () => void {
   const log = deps.log ?? (() => undefined)
 
-  deps.ipcMain.handle(INVOKE_CHANNEL, async (event: IpcMainInvokeEvent, command: unknown, request: unknown) => {
+  // One handler per command, on its own channel: there is no generic "invoke anything".
+  for (const command of commandNames) {
+    const channel = commandChannel(command)
+    // Safe to call again (macOS re-activate, tests): a second handle() would throw.
+    deps.ipcMain.removeHandler(channel)
+    deps.ipcMain.handle(channel, (event: IpcMainInvokeEvent, request: unknown) => handle(command, event, request))
+  }
+
+  async function handle(command: CommandName, event: IpcMainInvokeEvent, request: unknown): Promise<Outcome> {
     const denied = checkSender(event, deps.isAppUrl)
     if (denied) {
       log('ipc: refused a call from a foreign frame', { command, url: denied })
       return fail('forbidden', 'This window is not allowed to talk to Relay.')
-    }
-    if (!isCommandName(command)) {
-      log('ipc: refused an unknown command', { command })
-      return fail('unknown_command', `Unknown command: ${describe(command)}`)
     }
     const parsed = parseRequest(command, request)
     if (!parsed.ok) return parsed
@@ -49,7 +53,7 @@ export function registerIpc(deps: IpcDeps): () => void {
       log(`ipc: ${command} threw`, error)
       return fail('internal', `${command} failed: ${error instanceof Error ? error.message : String(error)}`)
     }
-  })
+  }
 
   const unsubscribe = deps.host.onEvent((name: EventName, payload: unknown) => {
     for (const win of deps.windows()) {
@@ -65,7 +69,7 @@ export function registerIpc(deps: IpcDeps): () => void {
 
   return () => {
     unsubscribe()
-    deps.ipcMain.removeHandler(INVOKE_CHANNEL)
+    for (const command of commandNames) deps.ipcMain.removeHandler(commandChannel(command))
   }
 }
 
@@ -81,8 +85,4 @@ function checkSender(event: IpcMainInvokeEvent, isAppUrl: (url: string) => boole
     // Reading a frame that navigated or was disposed mid-call throws; treat it as foreign.
     return '(frame disposed)'
   }
-}
-
-function describe(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value.slice(0, 80)) : typeof value
 }

@@ -7,8 +7,13 @@ import type { AgentInfo, NodeStatus } from '../../shared/ipc/contract'
 
 export type TrayState = 'idle' | 'working' | 'attention' | 'disconnected'
 
-/** An agent that stopped on its own with a failure, and the user hasn't dealt with it yet. */
+/**
+ * An agent that wants the user: it stopped on its own with a failure, or the host flagged it
+ * (crashed, or waiting for input) and the user hasn't looked at it yet.
+ */
 export function needsAttention(agent: AgentInfo): boolean {
+  if (agent.attention) return true
+  if (agent.dormant) return false
   return agent.status === 'failed' || (agent.status === 'exited' && agent.exitCode != null && agent.exitCode !== 0)
 }
 
@@ -22,7 +27,7 @@ export function isLive(agent: AgentInfo): boolean {
  */
 export function trayState(status: NodeStatus, agents: readonly AgentInfo[]): TrayState {
   if (status.state !== 'connected') return 'disconnected'
-  if (agents.some(needsAttention)) return 'attention'
+  if (agents.some(needsAttention) || (status.userUnread ?? 0) > 0) return 'attention'
   if (agents.some(isLive)) return 'working'
   return 'idle'
 }
@@ -32,6 +37,8 @@ export function trayTooltip(status: NodeStatus, agents: readonly AgentInfo[]): s
   const failed = agents.filter(needsAttention).length
   const parts = [`Relay: ${status.nodeName} ${status.state}`, `${live} running`]
   if (failed > 0) parts.push(`${failed} need${failed === 1 ? 's' : ''} attention`)
+  const unread = status.userUnread ?? 0
+  if (unread > 0) parts.push(`${unread} message${unread === 1 ? '' : 's'} for you`)
   return parts.join(' · ')
 }
 
@@ -49,6 +56,7 @@ export interface TrayActions {
   stopAgent(agentName: string): void
   spawnAgent(): void
   openWindow(): void
+  openSettings(): void
   quit(): void
 }
 
@@ -80,9 +88,10 @@ export function buildTrayMenuTemplate(
 
   items.push({ id: 'agents-count', label: agentsLine(live.length, failed), enabled: false })
   for (const agent of live) {
+    const note = agent.status === 'starting' ? ' (starting)' : agent.attention ? ' (needs you)' : agent.activity === 'idle' ? ' (waiting)' : ''
     items.push({
       id: `agent:${agent.name}`,
-      label: agent.status === 'starting' ? `${agent.name} (starting)` : agent.name,
+      label: `${agent.name}${note}`,
       submenu: [
         { id: `agent:${agent.name}:open`, label: 'Open terminal', click: () => actions.openTerminal(agent.name) },
         { id: `agent:${agent.name}:stop`, label: 'Stop', click: () => actions.stopAgent(agent.name) },
@@ -93,6 +102,7 @@ export function buildTrayMenuTemplate(
     { id: 'spawn', label: 'Spawn agent…', click: () => actions.spawnAgent() },
     { type: 'separator' },
     { id: 'open-window', label: 'Open window', click: () => actions.openWindow() },
+    { id: 'settings', label: 'Settings…', click: () => actions.openSettings() },
     { id: 'quit', label: 'Quit and stop agents', click: () => actions.quit() },
   )
   return items

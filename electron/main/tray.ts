@@ -9,8 +9,13 @@ import type { Host } from '../host'
 import { buildTrayMenuTemplate, trayIconFile, trayState, trayTooltip, type TrayActions } from './tray-model'
 
 export interface TrayUi {
-  /** Show and focus the app window; with an agent name, the renderer should focus its terminal. */
-  showWindow(agentName?: string): void
+  /** Show and focus the app window. */
+  showWindow(): void
+  /** Show the window with that agent's terminal in front. */
+  focusAgent(agentName: string): void
+  /** Show the window with the spawn dialog open. */
+  openSpawn(): void
+  openSettings(): void
   quit(): void
 }
 
@@ -46,10 +51,11 @@ export function hostTrayActions(
   return {
     reconnect: () => run('node.reconnect', {}),
     stopAgent: (name) => run('agents.stop', { name }),
-    openTerminal: (name) => ui.showWindow(name),
-    // Spawning needs a command, a name and a folder: that form lives in the window.
-    spawnAgent: () => ui.showWindow(),
+    openTerminal: (name) => ui.focusAgent(name),
+    // Spawning needs a command, a name and a folder: that dialog lives in the window.
+    spawnAgent: () => ui.openSpawn(),
     openWindow: () => ui.showWindow(),
+    openSettings: () => ui.openSettings(),
     quit: () => ui.quit(),
   }
 }

@@ -1,29 +1,31 @@
 /**
- * Preload: the renderer's only door to the host. It exposes two functions, never
- * ipcRenderer itself, and never hands an Electron event object to the page (it would
- * carry `sender`, i.e. ipcRenderer). Runs sandboxed: only 'electron' can be required at
- * runtime, so the build bundles everything else (see electron.vite.config.ts).
+ * Preload: the renderer's only door to the host. It exposes one function per contract
+ * command (each bound to its own channel) and an event subscription, never ipcRenderer
+ * itself, and never hands an Electron event object to the page (it would carry `sender`,
+ * i.e. ipcRenderer). Runs sandboxed: only 'electron' can be required at runtime, so the
+ * build bundles everything else (see electron.vite.config.ts).
  */
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron'
-import { isCommandName, type CommandName, type CommandOutcome } from '../../shared/ipc/contract'
-import { EVENT_CHANNEL, INVOKE_CHANNEL, RELAY_GLOBAL, type RelayApi } from './api'
+import { commandNames, type CommandName, type CommandOutcome } from '../../shared/ipc/contract'
+import { EVENT_CHANNEL, RELAY_GLOBAL, commandChannel, type RelayApi, type RelayCommands } from './api'
 
-type Outcome = CommandOutcome<CommandName>
-
-const relay = {
-  async invoke(command: string, request: unknown): Promise<Outcome> {
-    // Main checks again; refusing here just saves a round trip and gives a clear message.
-    if (!isCommandName(command)) {
-      return { ok: false, error: { code: 'unknown_command', message: `Unknown command: ${String(command)}` } }
-    }
+function command(name: CommandName): (request: unknown) => Promise<CommandOutcome<CommandName>> {
+  const channel = commandChannel(name)
+  return async (request) => {
     try {
-      return (await ipcRenderer.invoke(INVOKE_CHANNEL, command, request)) as Outcome
+      return (await ipcRenderer.invoke(channel, request)) as CommandOutcome<CommandName>
     } catch (error) {
       // e.g. a request that can't be structured-cloned (a function, a DOM node).
       const message = error instanceof Error ? error.message : String(error)
-      return { ok: false, error: { code: 'ipc_failed', message: `${command} could not be sent: ${message}` } }
+      return { ok: false, error: { code: 'ipc_failed', message: `${name} could not be sent: ${message}` } }
     }
-  },
+  }
+}
+
+const commands = Object.freeze(Object.fromEntries(commandNames.map((name) => [name, command(name)]))) as unknown as RelayCommands
+
+const relay: RelayApi = {
+  commands,
   onEvent(listener: (event: string, payload: unknown) => void): () => void {
     const handler = (_event: IpcRendererEvent, name: string, payload: unknown): void => listener(name, payload)
     ipcRenderer.on(EVENT_CHANNEL, handler)
@@ -31,6 +33,6 @@ const relay = {
       ipcRenderer.removeListener(EVENT_CHANNEL, handler)
     }
   },
-} satisfies RelayApi
+}
 
 contextBridge.exposeInMainWorld(RELAY_GLOBAL, relay)

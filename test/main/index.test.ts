@@ -8,7 +8,7 @@ const fakes = vi.hoisted(() => {
   class FakeBrowserWindow {
     static all: FakeBrowserWindow[] = []
     static getAllWindows = () => FakeBrowserWindow.all
-    webContents = { setWindowOpenHandler: () => undefined, on: () => undefined }
+    webContents = { setWindowOpenHandler: () => undefined, on: () => undefined, once: (_e: string, fn: () => void) => fn() }
     constructor(public options: any) {
       FakeBrowserWindow.all.push(this)
     }
@@ -29,11 +29,16 @@ const fakes = vi.hoisted(() => {
     onEvent: vi.fn(() => () => undefined),
     status: () => ({ state: 'starting', nodeName: 'n', nodeId: '', engineUrl: '', embeddedEngine: true, agentsOnline: 0 }),
     agents: () => [],
+    closeToTray: true,
+    settings: () => ({ closeToTray: host.closeToTray }),
+    broadcast: vi.fn(),
   }
+  const notifications: Array<{ options: unknown; shown: boolean }> = []
   return {
     appListeners,
     FakeBrowserWindow,
     host,
+    notifications,
     createHost: vi.fn(() => host),
     app: {
       lock: true,
@@ -44,6 +49,8 @@ const fakes = vi.hoisted(() => {
       isPackaged: false,
       getPath: vi.fn(() => '/home/me/.config/Relay'),
       getAppPath: () => '/app',
+      getVersion: () => '1.2.3',
+      setLoginItemSettings: vi.fn(),
       quit: vi.fn(),
     },
     ipcMain: { handle: vi.fn(), removeHandler: vi.fn() },
@@ -56,7 +63,20 @@ vi.mock('electron', () => ({
   BrowserWindow: fakes.FakeBrowserWindow,
   ipcMain: fakes.ipcMain,
   session: { defaultSession: { setPermissionRequestHandler: vi.fn(), setPermissionCheckHandler: vi.fn() } },
-  dialog: { showErrorBox: vi.fn() },
+  dialog: { showErrorBox: vi.fn(), showOpenDialog: vi.fn(async () => ({ canceled: false, filePaths: ['/picked'] })) },
+  safeStorage: { isEncryptionAvailable: () => true, encryptString: (s: string) => Buffer.from(`enc:${s}`), decryptString: (b: Buffer) => b.toString().slice(4) },
+  Notification: class {
+    static isSupported = () => true
+    entry: { options: unknown; shown: boolean }
+    constructor(options: unknown) {
+      this.entry = { options, shown: false }
+      fakes.notifications.push(this.entry)
+    }
+    on() {}
+    show() {
+      this.entry.shown = true
+    }
+  },
   shell: { openExternal: vi.fn() },
   Menu: { buildFromTemplate: (t: unknown) => t },
   nativeImage: { createFromPath: (p: string) => ({ p, isEmpty: () => false }) },
@@ -93,6 +113,8 @@ beforeEach(() => {
   fakes.appListeners.clear()
   fakes.FakeBrowserWindow.all.length = 0
   fakes.app.lock = true
+  fakes.notifications.length = 0
+  fakes.host.closeToTray = true
 })
 
 describe('main entry', () => {
@@ -106,7 +128,7 @@ describe('main entry', () => {
   it('starts the host in userData with IPC, tray and a window', async () => {
     await boot()
     expect(fakes.createHost).toHaveBeenCalledWith(expect.objectContaining({ dataDir: '/home/me/.config/Relay' }))
-    expect(fakes.ipcMain.handle).toHaveBeenCalledWith('relay:invoke', expect.any(Function))
+    expect(fakes.ipcMain.handle).toHaveBeenCalledWith('relay:cmd:agents.spawn', expect.any(Function))
     expect(fakes.tray).toHaveBeenCalledWith(expect.objectContaining({ p: expect.stringMatching(/build\/tray\/tray-/) }))
     expect(fakes.FakeBrowserWindow.all).toHaveLength(1)
     expect(fakes.FakeBrowserWindow.all[0].options.webPreferences.preload).toMatch(/preload\/index\.js$/)
@@ -129,5 +151,25 @@ describe('main entry', () => {
     expect(event.preventDefault).toHaveBeenCalled()
     await vi.waitFor(() => expect(fakes.app.quit).toHaveBeenCalledOnce())
     expect(fakes.host.stop).toHaveBeenCalledOnce()
+  })
+
+  it('gives the host the Electron folder picker, login items, keychain and notifications', async () => {
+    await boot()
+    const opts = (fakes.createHost.mock.calls as unknown as Array<[any]>)[0][0]
+    expect(opts.platform.mode).toBe('electron')
+    expect(await opts.platform.pickDirectory('/home')).toBe('/picked')
+    const codec = opts.secretCodec()
+    expect(codec.decrypt(codec.encrypt('rk_live_x'))).toBe('rk_live_x')
+    expect(codec.encrypt('rk_live_x')).not.toContain('rk_live_x')
+    const listener = (fakes.host.onEvent.mock.calls as unknown as Array<[(e: string, p: unknown) => void]>)[0][0]
+    listener('notification', { id: 'n1', kind: 'agentExited', title: 'alice crashed', body: 'exit 1', agent: 'alice', at: 1, merged: 0 })
+    expect(fakes.notifications).toEqual([{ options: { title: 'alice crashed', body: 'exit 1' }, shown: true }])
+  })
+
+  it('without close-to-tray, closing the last window quits', async () => {
+    await boot()
+    fakes.host.closeToTray = false
+    fakes.appListeners.get('window-all-closed')!()
+    expect(fakes.app.quit).toHaveBeenCalled()
   })
 })

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import type { CommandName, CommandOutcome, EventName } from '../../shared/ipc/contract'
-import { EVENT_CHANNEL, INVOKE_CHANNEL, registerIpc } from '../../electron/main/ipc'
+import { commandNames } from '../../shared/ipc/contract'
+import { EVENT_CHANNEL, commandChannel, registerIpc } from '../../electron/main/ipc'
 import { rendererLocation } from '../../electron/main/renderer-location'
 
 // ipc.ts only imports Electron types; fail loudly if that ever changes without a mock.
@@ -35,8 +36,12 @@ function setup() {
   const windows = [win(), win(), win(true)]
   const log = vi.fn()
   const dispose = registerIpc({ ipcMain: ipcMain as never, host, windows: () => windows, isAppUrl, log })
-  const call = (command: unknown, request: unknown, frame: unknown = { url: APP_URL, parent: null }) =>
-    handlers.get(INVOKE_CHANNEL)!({ senderFrame: frame }, command, request)
+  const call = (command: string, request: unknown, frame: unknown = { url: APP_URL, parent: null }) => {
+    const handler = handlers.get(`relay:cmd:${command}`)
+    // No channel for an unknown command: the renderer cannot reach the host with it at all.
+    if (!handler) return Promise.resolve({ ok: false, error: { code: 'unknown_command', message: `no channel for ${command}` } })
+    return handler({ senderFrame: frame }, request)
+  }
   return { ipcMain, handlers, host, windows, emit: (e: EventName, p: unknown) => emit(e, p), unsubscribe, dispose, call, log }
 }
 
@@ -47,14 +52,14 @@ describe('relay:invoke', () => {
     const outcome = await t.call('agents.spawn', { name: ' alice ', command: 'claude' })
     expect(outcome).toEqual({ ok: true, result: { ok: true } })
     // Parsed by the contract: name trimmed, args defaulted.
-    expect(t.host.invoke).toHaveBeenCalledWith('agents.spawn', { name: 'alice', command: 'claude', args: [] })
+    expect(t.host.invoke).toHaveBeenCalledWith('agents.spawn', { name: 'alice', command: 'claude', args: [], channels: [], restart: false })
   })
 
-  it('rejects an unknown command without calling the host', async () => {
+  it('registers exactly one channel per contract command, and no generic one', async () => {
     const t = setup()
-    const outcome = await t.call('fs.readFile', { path: '/etc/passwd' })
-    expect(outcome).toEqual({ ok: false, error: { code: 'unknown_command', message: expect.stringContaining('fs.readFile') } })
-    expect(await t.call(42, {})).toMatchObject({ ok: false, error: { code: 'unknown_command' } })
+    expect([...t.handlers.keys()].sort()).toEqual(commandNames.map(commandChannel).sort())
+    expect(t.handlers.has('relay:invoke')).toBe(false)
+    expect(await t.call('fs.readFile', { path: '/etc/passwd' })).toMatchObject({ ok: false, error: { code: 'unknown_command' } })
     expect(t.host.invoke).not.toHaveBeenCalled()
   })
 
@@ -96,7 +101,7 @@ describe('relay:invoke', () => {
       windows: () => [],
       isAppUrl: rendererLocation({ devServerUrl: 'http://localhost:5173', indexFile: '/x' }).isAppUrl,
     })
-    const call = (url: string) => handlers.get(INVOKE_CHANNEL)!({ senderFrame: { url, parent: null } }, 'node.reconnect', {})
+    const call = (url: string) => handlers.get(commandChannel('node.reconnect'))!({ senderFrame: { url, parent: null } }, {})
     expect(await call('http://localhost:5173/src/main.tsx')).toMatchObject({ ok: true })
     expect(await call('http://localhost:5174/')).toMatchObject({ ok: false, error: { code: 'forbidden' } })
   })
@@ -134,7 +139,7 @@ describe('relay:event', () => {
     const t = setup()
     t.dispose()
     expect(t.unsubscribe).toHaveBeenCalled()
-    expect(t.ipcMain.removeHandler).toHaveBeenCalledWith(INVOKE_CHANNEL)
+    expect(t.ipcMain.removeHandler).toHaveBeenCalledWith(commandChannel('agents.spawn'))
     expect(t.handlers.size).toBe(0)
   })
 })

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import type { RelayApi } from '../../electron/preload/api'
+import { commandNames } from '../../shared/ipc/contract'
 
 type Listener = (event: unknown, ...args: unknown[]) => void
 
@@ -37,24 +38,28 @@ beforeEach(() => {
 })
 
 describe('preload', () => {
-  it('exposes only window.relay with invoke and onEvent', async () => {
+  it('exposes only window.relay: one function per contract command, and onEvent', async () => {
     const relay = await loadPreload()
     expect([...electron.exposed.keys()]).toEqual(['relay'])
-    expect(Object.keys(relay).sort()).toEqual(['invoke', 'onEvent'])
-    expect(Object.values(relay).every((v) => typeof v === 'function')).toBe(true)
+    expect(Object.keys(relay).sort()).toEqual(['commands', 'onEvent'])
+    expect(Object.keys(relay.commands).sort()).toEqual([...commandNames].sort())
+    expect(Object.values(relay.commands).every((v) => typeof v === 'function')).toBe(true)
+    // No generic door: no invoke(channel), no ipcRenderer, frozen so the page can't add one.
+    expect('invoke' in relay).toBe(false)
+    expect(Object.isFrozen(relay.commands)).toBe(true)
   })
 
-  it('sends known commands over relay:invoke', async () => {
+  it('sends each command over its own channel', async () => {
     const relay = await loadPreload()
-    const outcome = await relay.invoke('agents.stop', { name: 'alice' })
+    const outcome = await relay.commands['agents.stop']({ name: 'alice' })
     expect(outcome).toEqual({ ok: true, result: { ok: true } })
-    expect(electron.ipcRenderer.invoke).toHaveBeenCalledWith('relay:invoke', 'agents.stop', { name: 'alice' })
+    expect(electron.ipcRenderer.invoke).toHaveBeenCalledWith('relay:cmd:agents.stop', { name: 'alice' })
   })
 
-  it('rejects unknown commands before sending', async () => {
+  it('has nothing for unknown commands', async () => {
     const relay = await loadPreload()
     for (const name of ['shell.exec', 'constructor', '__proto__', '']) {
-      expect(await relay.invoke(name, {})).toMatchObject({ ok: false, error: { code: 'unknown_command' } })
+      expect(Object.prototype.hasOwnProperty.call(relay.commands, name)).toBe(false)
     }
     expect(electron.ipcRenderer.invoke).not.toHaveBeenCalled()
   })
@@ -62,7 +67,7 @@ describe('preload', () => {
   it('turns a transport failure into an outcome', async () => {
     const relay = await loadPreload()
     electron.ipcRenderer.invoke.mockRejectedValueOnce(new Error('An object could not be cloned.'))
-    expect(await relay.invoke('node.status', {})).toEqual({
+    expect(await relay.commands['node.status']({})).toEqual({
       ok: false,
       error: { code: 'ipc_failed', message: 'node.status could not be sent: An object could not be cloned.' },
     })

@@ -46,6 +46,7 @@ function actions() {
     stopAgent: vi.fn(),
     spawnAgent: vi.fn(),
     openWindow: vi.fn(),
+    openSettings: vi.fn(),
     quit: vi.fn(),
   } satisfies TrayActions
 }
@@ -73,7 +74,7 @@ describe('buildTrayMenuTemplate', () => {
     expect(byId(items, 'agents-count').label).toBe('2 agents running, 1 need attention')
     const labels = items.map((i) => i.label)
     expect(labels).toEqual(
-      expect.arrayContaining(['Reconnect', 'alice', 'bob (starting)', 'Spawn agent…', 'Open window', 'Quit and stop agents']),
+      expect.arrayContaining(['Reconnect', 'alice', 'bob (starting)', 'Spawn agent…', 'Open window', 'Settings…', 'Quit and stop agents']),
     )
     // Only live agents get a Stop/Open submenu.
     expect(items.find((i) => i.id === 'agent:carol')).toBeUndefined()
@@ -88,13 +89,21 @@ describe('buildTrayMenuTemplate', () => {
     click(byId(items, 'agent:bob:stop'))
     click(byId(items, 'spawn'))
     click(byId(items, 'open-window'))
+    click(byId(items, 'settings'))
     click(byId(items, 'quit'))
     expect(a.reconnect).toHaveBeenCalledOnce()
     expect(a.openTerminal).toHaveBeenCalledWith('alice')
     expect(a.stopAgent).toHaveBeenCalledWith('bob')
     expect(a.spawnAgent).toHaveBeenCalledOnce()
     expect(a.openWindow).toHaveBeenCalledOnce()
+    expect(a.openSettings).toHaveBeenCalledOnce()
     expect(a.quit).toHaveBeenCalledOnce()
+  })
+
+  it('marks agents that need the user', () => {
+    const items = buildTrayMenuTemplate(status(), [agent('alice', { attention: true }), agent('bob', { activity: 'idle' })], actions())
+    expect(byId(items, 'agent:alice').label).toBe('alice (needs you)')
+    expect(byId(items, 'agent:bob').label).toBe('bob (waiting)')
   })
 
   it('says so when nothing runs', () => {

@@ -58,7 +58,7 @@ function fakeHost() {
   return host
 }
 
-const ui = () => ({ showWindow: vi.fn(), quit: vi.fn() })
+const ui = () => ({ showWindow: vi.fn(), focusAgent: vi.fn(), openSpawn: vi.fn(), openSettings: vi.fn(), quit: vi.fn() })
 const menuOf = (tray: InstanceType<typeof electron.FakeTray>) => (tray.menu as { template: MenuItemConstructorOptions[] }).template
 
 beforeEach(() => vi.useFakeTimers())
@@ -74,10 +74,13 @@ describe('hostTrayActions', () => {
     expect(host.invoke).toHaveBeenNthCalledWith(1, 'node.reconnect', {})
     expect(host.invoke).toHaveBeenNthCalledWith(2, 'agents.stop', { name: 'alice' })
     a.openTerminal('alice')
-    expect(u.showWindow).toHaveBeenCalledWith('alice')
+    expect(u.focusAgent).toHaveBeenCalledWith('alice')
     a.spawnAgent()
+    expect(u.openSpawn).toHaveBeenCalledOnce()
+    a.openSettings()
+    expect(u.openSettings).toHaveBeenCalledOnce()
     a.openWindow()
-    expect(u.showWindow).toHaveBeenCalledTimes(3)
+    expect(u.showWindow).toHaveBeenCalledOnce()
     a.quit()
     expect(u.quit).toHaveBeenCalledOnce()
   })
