@@ -11,7 +11,8 @@ import { TerminalRegistry } from './terminal'
 const bridge = createBridge()
 const terminals = new TerminalRegistry(bridge)
 // Wired once, outside React: StrictMode's double effects must not subscribe twice.
-connectStores(bridge, terminals)
+// Inside Electron, notifications are native (main shows them); a browser tab gets toasts.
+connectStores(bridge, terminals, { toasts: !window.relay })
 
 const root = document.getElementById('root')
 if (!root) throw new Error('#root is missing from index.html')

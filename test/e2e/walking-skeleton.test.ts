@@ -49,8 +49,9 @@ describe('walking skeleton in Chromium', () => {
 
   it('spawns a bash agent, sends it a command, and the terminal shows bash running it', async () => {
     const marker = `hello-${Math.random().toString(36).slice(2, 10)}`
-    await page.fill('[data-testid="spawn-name"]', 'shell1')
+    await page.click('[data-testid="spawn-open"]')
     await page.fill('[data-testid="spawn-command"]', 'bash')
+    await page.fill('[data-testid="spawn-name"]', 'shell1')
     await page.fill('[data-testid="spawn-args"]', '--norc --noprofile')
     await page.click('[data-testid="spawn-submit"]')
     await page.waitForSelector('[data-testid="agent-row-shell1"][data-status="running"]', { timeout: 20_000 })

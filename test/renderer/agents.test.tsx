@@ -28,7 +28,10 @@ test('agent rows show status, exit code, error and pending injections', () => {
   expect(row('done').textContent).toContain('code 3')
   expect(row('broke').textContent).toContain('failed: command not found: clod')
   expect(byTestId<HTMLButtonElement>(view.container, 'agent-stop-run').disabled).toBe(false)
-  expect(byTestId<HTMLButtonElement>(view.container, 'agent-stop-done').disabled).toBe(true)
+  // A stopped agent offers Start (same command, folder, channels) and Remove instead of Stop.
+  expect(queryTestId(view.container, 'agent-stop-done')).toBeNull()
+  expect(byTestId<HTMLButtonElement>(view.container, 'agent-start-done').disabled).toBe(false)
+  expect(byTestId<HTMLButtonElement>(view.container, 'agent-remove-done').disabled).toBe(false)
 })
 
 test('Stop invokes agents.stop and shows a failure inline; open selects the terminal', async () => {

@@ -5,12 +5,12 @@
  */
 import { act, type ReactNode } from 'react'
 import { createRoot, type Root } from 'react-dom/client'
-import type { AgentInfo, CommandName, CommandRequest, CommandResult, EventName, FeedMessage } from '../../shared/ipc'
+import type { AgentInfo, AppInfo, CommandName, CommandRequest, CommandResult, EventName, FeedMessage, SettingsView } from '../../shared/ipc'
 import { BridgeError, type Bridge, type BridgeEventListener } from '../../renderer/src/bridge'
 import { ServicesProvider } from '../../renderer/src/components/app/services'
 import type { TerminalHost } from '../../renderer/src/terminal/types'
 import type { TerminalSink } from '../../renderer/src/stores'
-import { useAgentsStore, useFeedStore, useNodeStore, useUiStore } from '../../renderer/src/stores'
+import { useAgentsStore, useFeedStore, useNodeStore, useSettingsStore, useToastStore, useUiStore } from '../../renderer/src/stores'
 import { emptyFeed } from '../../renderer/src/stores/feed-order'
 
 ;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
@@ -105,7 +105,9 @@ export function resetStores(): void {
   useNodeStore.setState({ status: null, hostLink: 'connecting' })
   useAgentsStore.setState({ byName: {} })
   useFeedStore.setState({ ...emptyFeed })
-  useUiStore.setState({ selected: null, opened: {}, feedAgent: '', feedState: '' })
+  useUiStore.setState({ selected: null, opened: {}, feedAgent: '', feedChannel: '', feedState: '', dialog: null })
+  useSettingsStore.setState({ settings: null, app: null })
+  useToastStore.setState({ toasts: [] })
 }
 
 export interface Rendered {
@@ -197,6 +199,32 @@ export function message(id: string, patch: Partial<FeedMessage> = {}): FeedMessa
     direction: 'in',
     state: 'received',
     steps: [{ state: 'received', at: 10_000 }],
+    ...patch,
+  }
+}
+
+export function settingsView(patch: Partial<SettingsView> = {}): SettingsView {
+  return {
+    engine: { mode: 'embedded', workspaceKeySet: false },
+    notifications: { agentExited: true, agentIdle: true, messageToUser: true, deliveryFailed: true, idleSeconds: 30 },
+    startAtLogin: false,
+    closeToTray: true,
+    restartRequired: false,
+    engineOverridden: false,
+    ...patch,
+  }
+}
+
+export function appInfo(patch: Partial<AppInfo> = {}): AppInfo {
+  return {
+    mode: 'headless',
+    platform: 'linux',
+    version: '0.1.0',
+    canPickDirectory: false,
+    canStartAtLogin: false,
+    nativeNotifications: false,
+    dataDir: '/data',
+    homeDir: '/home/me',
     ...patch,
   }
 }

@@ -1,9 +1,9 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
-import { connectStores, FEED_CAP, useAgentsStore, useFeedStore, useNodeStore, useUiStore } from '../../renderer/src/stores'
+import { connectStores, FEED_CAP, useAgentsStore, useFeedStore, useNodeStore, useSettingsStore, useToastStore, useUiStore } from '../../renderer/src/stores'
 import { mergeMessages, emptyFeed } from '../../renderer/src/stores/feed-order'
 import type { NodeStatus } from '../../shared/ipc'
-import { agent, FakeBridge, FakeTerminals, message, resetStores } from './fakes'
+import { agent, appInfo, FakeBridge, FakeTerminals, message, resetStores, settingsView } from './fakes'
 
 const status: NodeStatus = {
   state: 'connected',
@@ -26,6 +26,8 @@ function setup() {
     .on('node.status', () => status)
     .on('agents.list', () => [agent('alpha')])
     .on('messages.list', () => [message('m1')])
+    .on('settings.get', () => settingsView())
+    .on('app.info', () => appInfo())
   const terminals = new FakeTerminals()
   disconnect = connectStores(bridge, terminals)
   return { bridge, terminals }
@@ -65,6 +67,21 @@ describe('connectStores', () => {
 
     bridge.emit('message.changed', message('m1', { state: 'acked', steps: [{ state: 'received', at: 10_000 }, { state: 'acked', at: 10_050 }] }))
     expect(useFeedStore.getState().byId.m1.state).toBe('acked')
+  })
+
+  test('settings, notifications and tray requests reach the UI', async () => {
+    const { bridge } = setup()
+    await vi.waitFor(() => expect(useSettingsStore.getState().app?.mode).toBe('headless'))
+    bridge.emit('settings.changed', settingsView({ nodeName: 'box', restartRequired: true }))
+    expect(useSettingsStore.getState().settings?.nodeName).toBe('box')
+    bridge.emit('notification', { id: 'n1', kind: 'agentIdle', title: 'alpha is waiting for input', body: '$', agent: 'alpha', at: 1, merged: 0 })
+    expect(useToastStore.getState().toasts.map((t) => t.id)).toEqual(['n1'])
+    bridge.emit('ui.openSpawn', {})
+    expect(useUiStore.getState().dialog).toBe('spawn')
+    bridge.emit('ui.focusAgent', { name: 'alpha' })
+    expect(useUiStore.getState()).toMatchObject({ selected: 'alpha', dialog: null })
+    bridge.emit('ui.openSettings', {})
+    expect(useUiStore.getState().dialog).toBe('settings')
   })
 
   test('drops invalid event payloads with a warning and keeps the stores as they were', async () => {
@@ -131,11 +148,12 @@ describe('feed ordering', () => {
     expect(feed.byId.local_1.steps).toEqual(sending.steps)
   })
 
-  test('the engine-id copy of a sent message replaces its local placeholder', () => {
+  test('the engine-id copy of a sent message replaces the placeholder it names', () => {
     const base = { from: 'me', to: 'worker', text: 'hi', direction: 'out' as const }
     const placeholder = message('local_1', { ...base, state: 'sending', steps: [{ state: 'sending', at: 5 }] })
-    const other = message('local_2', { ...base, text: 'other', state: 'sending', steps: [{ state: 'sending', at: 5 }] })
-    const accepted = message('msg_9', { ...base, state: 'sent', steps: [{ state: 'sending', at: 5 }, { state: 'sent', at: 9 }] })
+    // Same route, text and time: only `replaces` tells them apart.
+    const other = message('local_2', { ...base, state: 'sending', steps: [{ state: 'sending', at: 5 }] })
+    const accepted = message('msg_9', { ...base, state: 'sent', replaces: 'local_1', steps: [{ state: 'sending', at: 5 }, { state: 'sent', at: 9 }] })
     const feed = mergeMessages(mergeMessages(emptyFeed, [placeholder, other], 10, 0), [accepted], 10, 0)
     expect(feed.order).toEqual(['local_2', 'msg_9'])
     expect(feed.byId.local_1).toBeUndefined()
@@ -148,6 +166,7 @@ describe('feed ordering', () => {
     const delivered = message('msg_9', { ...base, direction: 'in', state: 'received', steps: [{ state: 'received', at: 7 }] })
     const renamed = message('msg_9', {
       ...base,
+      replaces: 'local_1',
       direction: 'out',
       state: 'sent',
       steps: [{ state: 'sending', at: 5 }, { state: 'received', at: 7 }, { state: 'sent', at: 8 }],

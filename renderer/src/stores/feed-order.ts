@@ -25,9 +25,8 @@ export function mergeMessages(state: FeedState, incoming: FeedMessage[], cap: nu
     const merged = existing ? mergeCopy(existing, message) : message
     if (merged === existing) continue
     byId[message.id] = merged
-    // Checked on updates too: when the recipient is on this node, delivery steps under the
-    // engine id can arrive before the re-keyed copy that carries the `sending` step.
-    const placeholder = findPlaceholder(byId, order, merged)
+    // The host names the local placeholder this message takes over (`replaces`).
+    const placeholder = message.replaces && message.replaces !== message.id && byId[message.replaces] ? message.replaces : undefined
     if ((placeholder !== undefined || !existing) && !orderCopied) {
       order = order.slice()
       orderCopied = true
@@ -65,36 +64,6 @@ function mergeCopy(existing: FeedMessage, incoming: FeedMessage): FeedMessage {
   if (incoming.steps.length >= existing.steps.length) return incoming
   if (FINAL_STATES.has(incoming.state)) return { ...incoming, steps: existing.steps }
   return existing
-}
-
-/** How far back to look for a placeholder; a send resolves within a few messages. */
-const PLACEHOLDER_WINDOW = 50
-
-/**
- * A message the user sends first appears under a local id in state `sending`; once the
- * engine accepts it, the host re-keys it to the engine id and the contract has no event
- * retiring the local id. The re-keyed message keeps the local one's first step, so a
- * `sending` outgoing message with the same first step, route and text is that placeholder.
- */
-function findPlaceholder(byId: Record<string, FeedMessage>, order: string[], message: FeedMessage): string | undefined {
-  const first = message.steps[0]
-  if (message.direction !== 'out' || !first || first.state !== 'sending') return undefined
-  for (let i = order.length - 1; i >= Math.max(0, order.length - PLACEHOLDER_WINDOW); i--) {
-    const candidate = byId[order[i]]
-    if (
-      candidate.id !== message.id &&
-      candidate.state === 'sending' &&
-      candidate.direction === 'out' &&
-      candidate.steps[0]?.state === 'sending' &&
-      candidate.steps[0].at === first.at &&
-      candidate.from === message.from &&
-      candidate.to === message.to &&
-      candidate.text === message.text
-    ) {
-      return candidate.id
-    }
-  }
-  return undefined
 }
 
 /** First index whose key is greater than `key`, so equal keys keep arrival order. */

@@ -11,7 +11,7 @@ import type { Bridge } from '../bridge'
 import type { TerminalSink } from '../stores'
 import { animationFrameScheduler, type FrameScheduler } from './frame-scheduler'
 import { OutputBuffer } from './output-buffer'
-import { TerminalRuntime } from './runtime'
+import { TerminalRuntime, type FindResult } from './runtime'
 import type { TerminalHost } from './types'
 
 export class TerminalRegistry implements TerminalSink, TerminalHost {
@@ -42,6 +42,18 @@ export class TerminalRegistry implements TerminalSink, TerminalHost {
     this.buffer.drop(name)
     this.runtimes.get(name)?.dispose()
     this.runtimes.delete(name)
+  }
+
+  find(name: string, query: string, backwards = false): FindResult {
+    return this.runtimes.get(name)?.find(query, backwards) ?? { index: 0, total: 0 }
+  }
+
+  clearFind(name: string): void {
+    this.runtimes.get(name)?.clearFind()
+  }
+
+  copySelection(name: string): boolean {
+    return this.runtimes.get(name)?.copySelection() ?? false
   }
 
   resync(): void {

@@ -11,7 +11,29 @@
 import { FitAddon } from '@xterm/addon-fit'
 import { Terminal } from '@xterm/xterm'
 import { errorMessage, type Bridge } from '../bridge'
+import { findAll, step, type Match } from './search'
 import { terminalOptions } from './theme'
+
+export interface FindResult {
+  /** 1-based index of the selected match, 0 when none. */
+  index: number
+  total: number
+}
+
+/** Copy/paste/find keys. Ctrl+C and Ctrl+V stay the terminal's (SIGINT, literal next). */
+export function terminalKeyAction(e: Pick<KeyboardEvent, 'type' | 'ctrlKey' | 'shiftKey' | 'metaKey' | 'key'>): 'copy' | 'paste' | 'find' | null {
+  if (e.type !== 'keydown' || !e.ctrlKey || !e.shiftKey || e.metaKey) return null
+  switch (e.key.toLowerCase()) {
+    case 'c':
+      return 'copy'
+    case 'v':
+      return 'paste'
+    case 'f':
+      return 'find'
+    default:
+      return null
+  }
+}
 
 const RESIZE_DEBOUNCE_MS = 100
 
@@ -26,6 +48,9 @@ export class TerminalRuntime {
   private lastSize = { cols: 0, rows: 0 }
   private warnedWrite = false
   private disposed = false
+  private matches: Match[] = []
+  private matchIndex = -1
+  private lastQuery = ''
 
   constructor(
     readonly name: string,
@@ -35,6 +60,69 @@ export class TerminalRuntime {
   ) {
     this.term.loadAddon(this.fit)
     this.term.onData((data) => this.sendInput(data))
+    this.term.attachCustomKeyEventHandler((e) => {
+      const action = terminalKeyAction(e)
+      if (action === 'copy') {
+        this.copySelection()
+        return false
+      }
+      // Not handled by xterm (which would send ^V): the browser's own paste then reaches
+      // xterm's textarea as a paste event, so no clipboard-read permission is needed.
+      if (action === 'paste') return false
+      if (action === 'find') {
+        e.preventDefault()
+        window.dispatchEvent(new CustomEvent('relay:find', { detail: this.name }))
+        return false
+      }
+      return true
+    })
+  }
+
+  /** Copies the selection; true when there was one. */
+  copySelection(): boolean {
+    const text = this.term.getSelection()
+    if (!text) return false
+    navigator.clipboard?.writeText(text).catch((error: unknown) => console.warn(`[terminal] copy failed: ${errorMessage(error)}`))
+    return true
+  }
+
+  /**
+   * Selects and scrolls to a match of `query`. A new query starts at the newest match (the
+   * bottom, where recent output is); asking again steps to older matches (`backwards`,
+   * the default) or newer ones, wrapping around.
+   */
+  find(query: string, backwards = true): FindResult {
+    if (this.disposed) return { index: 0, total: 0 }
+    // Re-scan every time: output keeps arriving, and a scan of the scrollback takes a few ms.
+    const matches = findAll(this.term.buffer.active, query)
+    const prev = query === this.lastQuery ? this.matches[this.matchIndex] : undefined
+    const current = prev ? matches.findIndex((m) => m.row === prev.row && m.col === prev.col) : -1
+    this.lastQuery = query
+    this.matches = matches
+    this.matchIndex = current < 0 ? matches.length - 1 : step(matches, current, backwards)
+    const m = matches[this.matchIndex]
+    if (!m) {
+      this.term.clearSelection()
+      return { index: 0, total: 0 }
+    }
+    this.term.select(m.col, m.row, m.length)
+    this.term.scrollToLine(Math.max(0, m.row - Math.floor(this.term.rows / 2)))
+    return { index: this.matchIndex + 1, total: matches.length }
+  }
+
+  clearFind(): void {
+    this.matches = []
+    this.matchIndex = -1
+    this.lastQuery = ''
+    if (!this.disposed) this.term.clearSelection()
+  }
+
+  /** Visible text of the buffer (tests, the benchmark). */
+  text(): string {
+    const b = this.term.buffer.active
+    const rows: string[] = []
+    for (let y = 0; y < b.length; y++) rows.push(b.getLine(y)?.translateToString(true) ?? '')
+    return rows.join('\n')
   }
 
   /** True once scrollback is in place and live output may be appended. */

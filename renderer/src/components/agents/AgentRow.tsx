@@ -1,35 +1,41 @@
 import { useState } from 'react'
-import type { AgentInfo } from '../../../../shared/ipc'
+import type { AgentInfo, CommandName } from '../../../../shared/ipc'
 import { errorMessage } from '../../bridge'
-import { useUiStore } from '../../stores'
+import { useAgentsStore, useUiStore } from '../../stores'
 import { useServices } from '../app/services'
-import { describeStatus, isAlive } from './describe-status'
+import { describeStatus, dotClass, isAlive } from './describe-status'
 
 export function AgentRow({ agent }: { agent: AgentInfo }) {
   const { bridge } = useServices()
   const selected = useUiStore((s) => s.selected === agent.name)
   const select = useUiStore((s) => s.select)
-  const [stopping, setStopping] = useState(false)
+  const [busy, setBusy] = useState(false)
   const [error, setError] = useState<string | null>(null)
 
-  async function stop() {
-    setStopping(true)
+  async function run(command: Extract<CommandName, 'agents.stop' | 'agents.start' | 'agents.remove'>) {
+    setBusy(true)
     setError(null)
     try {
-      await bridge.invoke('agents.stop', { name: agent.name })
+      const result = await bridge.invoke(command, { name: agent.name })
+      if (command === 'agents.start' && 'name' in result) {
+        useAgentsStore.getState().upsert(result)
+        select(agent.name)
+      }
     } catch (e) {
       setError(errorMessage(e))
     } finally {
-      setStopping(false)
+      setBusy(false)
     }
   }
 
+  const alive = isAlive(agent)
   const command = [agent.command, ...agent.args].join(' ')
   return (
     <li
-      className={`agent-row status-${agent.status}${selected ? ' selected' : ''}`}
+      className={`agent-row status-${agent.status}${selected ? ' selected' : ''}${agent.attention ? ' attention' : ''}`}
       data-testid={`agent-row-${agent.name}`}
       data-status={agent.status}
+      data-activity={agent.activity}
     >
       <button
         type="button"
@@ -38,7 +44,7 @@ export function AgentRow({ agent }: { agent: AgentInfo }) {
         onClick={() => select(agent.name)}
         title={`${command}\n${agent.cwd}`}
       >
-        <span className={`dot dot-${agent.status}`} aria-hidden />
+        <span className={`dot ${dotClass(agent)}`} aria-hidden />
         <span className="agent-name">{agent.name}</span>
       </button>
       <span className="agent-status">{describeStatus(agent)}</span>
@@ -47,16 +53,24 @@ export function AgentRow({ agent }: { agent: AgentInfo }) {
           {agent.pendingInjections} pending
         </span>
       )}
-      <button
-        type="button"
-        className="danger small"
-        data-testid={`agent-stop-${agent.name}`}
-        onClick={stop}
-        disabled={stopping || !isAlive(agent)}
-      >
-        Stop
-      </button>
-      <span className="agent-command mono">{command}</span>
+      {alive ? (
+        <button type="button" className="danger small" data-testid={`agent-stop-${agent.name}`} onClick={() => run('agents.stop')} disabled={busy}>
+          Stop
+        </button>
+      ) : (
+        <span className="row-actions">
+          <button type="button" className="small" data-testid={`agent-start-${agent.name}`} onClick={() => run('agents.start')} disabled={busy} title="start it again with the same command, folder and channels">
+            Start
+          </button>
+          <button type="button" className="small" data-testid={`agent-remove-${agent.name}`} onClick={() => run('agents.remove')} disabled={busy} title="forget this agent">
+            ✕
+          </button>
+        </span>
+      )}
+      <span className="agent-command mono">
+        {command}
+        {agent.channels?.length ? <span className="muted"> · {agent.channels.map((c) => `#${c}`).join(' ')}</span> : null}
+      </span>
       {error && (
         <span className="inline-error" role="alert">
           {error}

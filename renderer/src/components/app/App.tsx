@@ -1,12 +1,20 @@
 import { AgentList } from '../agents/AgentList'
-import { SpawnForm } from '../agents/SpawnForm'
+import { SpawnDialog } from '../agents/SpawnDialog'
 import { ComposeBox } from '../compose/ComposeBox'
 import { MessageFeed } from '../feed/MessageFeed'
+import { SettingsDialog } from '../settings/SettingsDialog'
 import { HostLinkBanner } from '../status/HostLinkBanner'
 import { NodeStatusBar } from '../status/NodeStatusBar'
 import { TerminalPanel } from '../terminal/TerminalPanel'
+import { useUiStore } from '../../stores'
+import { useServices } from './services'
+import { Toasts } from './Toasts'
+import { useViewingReport } from './useViewingReport'
 
 export function App() {
+  const { bridge } = useServices()
+  const dialog = useUiStore((s) => s.dialog)
+  useViewingReport(bridge)
   return (
     <div className="app">
       <HostLinkBanner />
@@ -14,7 +22,6 @@ export function App() {
       <main className="app-body">
         <aside className="pane pane-agents">
           <AgentList />
-          <SpawnForm />
         </aside>
         <section className="pane pane-terminal">
           <TerminalPanel />
@@ -24,6 +31,9 @@ export function App() {
           <ComposeBox />
         </aside>
       </main>
+      {dialog === 'spawn' && <SpawnDialog />}
+      {dialog === 'settings' && <SettingsDialog />}
+      <Toasts />
     </div>
   )
 }

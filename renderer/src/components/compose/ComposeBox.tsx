@@ -8,6 +8,7 @@ export function ComposeBox() {
   const { bridge } = useServices()
   const byName = useAgentsStore((s) => s.byName)
   const agents = useMemo(() => sortAgents(byName), [byName])
+  const channels = useMemo(() => [...new Set(agents.flatMap((a) => (a.channels ?? []).map((c) => `#${c}`)))].sort(), [agents])
   const userName = useNodeStore((s) => s.status?.userName)
   const [to, setTo] = useState('')
   const [text, setText] = useState('')
@@ -59,13 +60,16 @@ export function ComposeBox() {
             list="compose-recipients"
             value={to}
             onChange={(e) => setTo(e.target.value)}
-            placeholder="agent name"
+            placeholder="agent, or #channel"
             autoComplete="off"
             spellCheck={false}
           />
           <datalist id="compose-recipients">
             {agents.map((a) => (
               <option key={a.name} value={a.name} />
+            ))}
+            {channels.map((c) => (
+              <option key={c} value={c} />
             ))}
           </datalist>
         </label>

@@ -1,8 +1,10 @@
 import { messageStateSchema, type MessageState } from '../../../../shared/ipc'
 import { useUiStore } from '../../stores'
 
-export function FeedFilters({ agentNames }: { agentNames: string[] }) {
+export function FeedFilters({ agentNames, channels }: { agentNames: string[]; channels: string[] }) {
   const feedAgent = useUiStore((s) => s.feedAgent)
+  const feedChannel = useUiStore((s) => s.feedChannel)
+  const setFeedChannel = useUiStore((s) => s.setFeedChannel)
   const feedState = useUiStore((s) => s.feedState)
   const setFeedAgent = useUiStore((s) => s.setFeedAgent)
   const setFeedState = useUiStore((s) => s.setFeedState)
@@ -13,6 +15,15 @@ export function FeedFilters({ agentNames }: { agentNames: string[] }) {
         {agentNames.map((name) => (
           <option key={name} value={name}>
             {name}
+          </option>
+        ))}
+      </select>
+      <select aria-label="filter by channel" data-testid="feed-filter-channel" value={feedChannel} onChange={(e) => setFeedChannel(e.target.value)}>
+        <option value="">all channels</option>
+        <option value="@dm">direct messages</option>
+        {channels.map((c) => (
+          <option key={c} value={c}>
+            {c}
           </option>
         ))}
       </select>

@@ -9,14 +9,15 @@ export const FeedItem = memo(function FeedItem({ message }: { message: FeedMessa
   const last = message.steps[message.steps.length - 1]
   return (
     <li
-      className={`feed-item dir-${message.direction} msg-${message.state}${expanded ? ' expanded' : ''}`}
+      className={`feed-item dir-${message.direction} msg-${message.state}${message.toUser ? ' to-user' : ''}${expanded ? ' expanded' : ''}`}
       data-testid="feed-item"
       data-message-id={message.id}
       data-state={message.state}
+      data-channel={message.channel}
     >
       <button type="button" className="feed-head" onClick={() => setExpanded((v) => !v)} aria-expanded={expanded}>
         <span className="feed-route">
-          <span className="from">{message.from}</span> → <span className="to">{message.to}</span>
+          <span className="from">{message.from}</span> → <span className={message.channel ? 'to channel' : 'to'}>{message.toUser ? `${message.to} (you)` : message.to}</span>
         </span>
         <StateBadge state={message.state} />
         {last && <time className="muted">{formatTime(last.at)}</time>}

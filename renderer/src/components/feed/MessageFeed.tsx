@@ -9,15 +9,20 @@ export function MessageFeed() {
   const agentsByName = useAgentsStore((s) => s.byName)
   const feedAgent = useUiStore((s) => s.feedAgent)
   const feedState = useUiStore((s) => s.feedState)
+  const feedChannel = useUiStore((s) => s.feedChannel)
 
   // Filter choices: this node's agents plus anyone seen in the feed (remote agents, the user).
-  const agentNames = useMemo(() => {
+  const choices = useMemo(() => {
     const names = new Set(Object.keys(agentsByName))
+    const chans = new Set<string>()
+    for (const a of Object.values(agentsByName)) for (const c of a.channels ?? []) chans.add(`#${c}`)
     for (const id of order) {
-      names.add(byId[id].from)
-      names.add(byId[id].to)
+      const m = byId[id]
+      names.add(m.from)
+      if (m.channel) chans.add(m.channel)
+      else names.add(m.to)
     }
-    return [...names].sort()
+    return { agents: [...names].sort(), channels: [...chans].sort() }
   }, [agentsByName, order, byId])
 
   // Newest first, so live traffic shows without scrolling.
@@ -27,17 +32,18 @@ export function MessageFeed() {
       const m = byId[order[i]]
       if (feedAgent && m.from !== feedAgent && m.to !== feedAgent) continue
       if (feedState && m.state !== feedState) continue
+      if (feedChannel === '@dm' ? Boolean(m.channel) : feedChannel && m.channel !== feedChannel) continue
       out.push(m)
     }
     return out
-  }, [order, byId, feedAgent, feedState])
+  }, [order, byId, feedAgent, feedState, feedChannel])
 
   return (
     <section className="feed">
       <h2 className="pane-title">
         Messages <span className="count">{visible.length}</span>
       </h2>
-      <FeedFilters agentNames={agentNames} />
+      <FeedFilters agentNames={choices.agents} channels={choices.channels} />
       {visible.length === 0 ? (
         <p className="empty">{order.length ? 'No messages match the filter.' : 'No messages yet.'}</p>
       ) : (

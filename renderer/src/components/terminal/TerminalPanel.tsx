@@ -1,6 +1,7 @@
 import { useMemo } from 'react'
 import { sortAgents, useAgentsStore, useUiStore } from '../../stores'
-import { describeStatus } from '../agents/describe-status'
+import { describeStatus, dotClass } from '../agents/describe-status'
+import { TerminalSearch } from './TerminalSearch'
 import { TerminalView } from './TerminalView'
 
 export function TerminalPanel() {
@@ -24,7 +25,7 @@ export function TerminalPanel() {
             data-testid={`terminal-tab-${agent.name}`}
             onClick={() => select(agent.name)}
           >
-            <span className={`dot dot-${agent.status}`} aria-hidden />
+            <span className={`dot ${dotClass(agent)}`} aria-hidden />
             {agent.name}
           </button>
         ))}
@@ -34,6 +35,8 @@ export function TerminalPanel() {
           <span className="mono">{[current.command, ...current.args].join(' ')}</span>
           <span className="muted">{current.cwd}</span>
           <span className={`agent-status status-${current.status}`}>{describeStatus(current)}</span>
+          <span className="spacer" />
+          <TerminalSearch name={current.name} />
         </div>
       )}
       <div className="terminal-stack">
@@ -43,7 +46,14 @@ export function TerminalPanel() {
           .map((name) => (
             <TerminalView key={name} name={name} visible={name === selected} />
           ))}
-        {!selected && <p className="empty">{agents.length ? 'Open an agent to see its terminal.' : 'No agents running.'}</p>}
+        {!selected && (
+          <p className="empty">{agents.length ? 'Open an agent to see its terminal.' : 'No agents yet: spawn one and its terminal opens here.'}</p>
+        )}
+        {current?.dormant && (
+          <p className="empty terminal-dormant">
+            {current.name} is not running in this session. Start it from the agent list to continue.
+          </p>
+        )}
       </div>
     </div>
   )
