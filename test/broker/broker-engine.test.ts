@@ -130,6 +130,8 @@ describe('engine + broker + cat (walking skeleton)', () => {
     await second.broker.spawn({ name: 'catty', command: 'cat', cwd: '/tmp' })
     const m2 = await w.api.sendDm(bob.token, { to: 'catty', text: 'after-restart' })
     await waitFor(async () => (await deliveries(w, m2.message.id)).some((d) => d.status === 'acked'), 'm2 acked')
+    // The UI output is batched (~16 ms): wait for the text rather than read it at the ack.
+    await waitFor(() => second.output.get('catty')?.includes('after-restart'), 'm2 in the PTY output')
     expect(second.output.get('catty')).not.toContain('before-restart')
     expect(second.output.get('catty')).toContain('after-restart')
   })
