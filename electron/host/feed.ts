@@ -77,7 +77,11 @@ export class FeedBook {
       return local
     }
     for (const s of local.steps) this.step(engineId, existing, s.state, s.at, s.detail)
+    // The sender's view wins: a delivery seen first names one recipient, not the channel sent to.
     existing.direction = local.direction
+    existing.from = local.from
+    existing.to = local.to
+    if (local.channel) existing.channel = local.channel
     return existing
   }
 

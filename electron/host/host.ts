@@ -281,7 +281,9 @@ export function createHost(options: HostOptions): Host {
     switch (e.type) {
       case 'node.state':
         emit('node.status', status())
-        if (e.state === 'connected' && pendingRespawn.length) void respawnRemembered()
+        // Deferred: this event fires just before the client sends node.register, and an
+        // agent.register must not overtake it on the socket.
+        if (e.state === 'connected' && pendingRespawn.length) setTimeout(() => void respawnRemembered(), 0)
         return
       case 'node.heartbeat':
         emit('node.status', status())
