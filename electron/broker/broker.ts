@@ -14,6 +14,7 @@ import {
   type DeliverFrame,
   type InventoryAgent,
 } from '../../shared/wire'
+import { launchConfigFor, writeLaunchFiles } from '../agent-tools/launch'
 import { AgentRuntime, resolveCommand, type AgentExit } from './agent-runtime'
 import {
   ActionBook,
@@ -441,9 +442,26 @@ export class Broker {
       TERM: 'xterm-256color',
     })
     const profile = profileFor(req.command)
+    // The relay MCP server and `relay` env, the way this CLI takes them (agent-tools/launch).
+    let launchArgs: string[] = []
+    try {
+      const launch = launchConfigFor({
+        cli: req.command,
+        agentName: req.name,
+        token: entry.token,
+        baseUrl: this.opts.baseUrl,
+        workspaceId: this.opts.workspaceId,
+        configDir: join(this.opts.stateDir, 'agents', req.name.replace(/[^A-Za-z0-9_-]/g, '_')),
+      })
+      writeLaunchFiles(launch.files)
+      Object.assign(env, launch.env)
+      launchArgs = launch.args
+    } catch (err) {
+      this.log('warn', `no relay launch config for ${req.name}: ${(err as Error).message}`)
+    }
     try {
       const runtime = new AgentRuntime(
-        { name: req.name, command: resolved, args: req.args ?? [], cwd, env },
+        { name: req.name, command: resolved, args: [...launchArgs, ...(req.args ?? [])], cwd, env },
         {
           onData: (d) => {
             entry.injector?.feed(d)

@@ -1,0 +1,28 @@
+/** Broker.spawn applies agent-tools' launchConfigFor: the relay MCP server per CLI, and the relay env. */
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, expect, it } from 'vitest'
+import { tempDir } from '../support/wait'
+import { startFakeEngine } from './fake-engine'
+import { makeNode } from './harness'
+
+const cleanups: Array<() => Promise<unknown>> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined)
+})
+
+it('a claude agent starts with --mcp-config for the relay MCP server, its own token in env, user args after', async () => {
+  const dir = tempDir('fake-claude')
+  writeFileSync(join(dir, 'claude'), '#!/bin/sh\necho "ARGS[$*]"\necho "ENV[$RELAY_AGENT_NAME $RELAY_AGENT_TOKEN]"\nexec cat\n', { mode: 0o755 })
+  const fe = await startFakeEngine()
+  cleanups.push(() => fe.close())
+  const n = makeNode(fe, { env: { PATH: `${dir}:/usr/bin:/bin` } }, cleanups)
+  await n.broker.start()
+  await n.connected()
+  await n.broker.spawn({ name: 'cl', command: 'claude', args: ['--user-flag'], cwd: '/tmp' })
+  await n.waitOutput('cl', 'ENV[')
+  const out = n.output('cl')
+  expect(out).toMatch(/ARGS\[--mcp-config \{"mcpServers":\{"agent-relay":.*\} --user-flag\]/)
+  expect(out).toMatch(/ENV\[cl at_live_\S+\]/)
+  expect(n.broker.listAgents()[0]?.args).toEqual(['--user-flag'])
+})
