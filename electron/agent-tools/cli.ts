@@ -18,9 +18,9 @@ Usage:
   relay inbox                             unread messages, and the latest DMs sent to you
   relay read <msg-id>                     show one message
   relay who                               the agents of the workspace and who is online
-  relay spawn <cli> --name <name> [--task <text>]
+  relay spawn <cli> --name <name> [--task <text>] [--channel <#channel>]
                                           ask the workspace to start an agent
-  relay release <name>                    stop an agent
+  relay release <name> [--reason <text>] stop an agent
   relay mcp                               run the Agent Relay MCP server on stdio
   relay help                              this text
 

@@ -83,13 +83,14 @@ describe('relay in an agent terminal', () => {
     expect(out).toMatchObject({ ok: true, data: { to: B.name, text } })
     expect((await dmsOf(w, B)).some((m) => m.id === out.data.id && m.text === text)).toBe(true)
 
-    const read = await runRelay(['read', out.data.id, '--json'], w.envFor(B))
+    const read = await inProcess(['read', out.data.id, '--json'], w.envFor(B))
     expect(JSON.parse(read.stdout)).toMatchObject({ ok: true, data: { id: out.data.id, text, agent_name: A.name } })
   })
 
   it('posts to a channel, and lists agents with `relay who`', async () => {
     const text = `hello channel ${rnd()}`
-    const [post, who] = await Promise.all([runRelay(['post', '#general', text], w.envFor(A)), runRelay(['who'], w.envFor(A))])
+    const post = await runRelay(['post', '#general', text], w.envFor(A))
+    const who = await inProcess(['who'], w.envFor(A))
     expect(post.code).toBe(0)
     expect(post.stdout).toMatch(/^posted to #general \[msg_/)
     expect((await channelMessages(w, 'general')).some((m) => m.text === text)).toBe(true)
