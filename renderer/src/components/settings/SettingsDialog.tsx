@@ -183,7 +183,7 @@ function SettingsForm({ current, canStartAtLogin, bridge, close }: { current: Se
         )}
         <footer className="form-actions">
           <button type="button" onClick={close}>
-            {saved ? 'Close' : 'Cancel'}
+            Close
           </button>
           <button type="submit" className="primary" data-testid="settings-save" disabled={busy}>
             Save
