@@ -102,8 +102,14 @@ export class AgentRuntime {
     this.proc.onData((data) => {
       this.scrollback.append(data)
       this.events.onData?.(data)
-      this.batch += data
-      if (!this.batchTimer) this.batchTimer = setTimeout(() => this.flush(), OUTPUT_BATCH_MS)
+      // Leading-edge throttle: a quiet terminal's first bytes go out at once (what the
+      // user is waiting to see); a chatty one is held to one event per frame.
+      if (!this.batchTimer) {
+        this.events.onOutput?.(data)
+        this.batchTimer = setTimeout(() => this.tick(), OUTPUT_BATCH_MS)
+      } else {
+        this.batch += data
+      }
     })
     this.proc.onExit(({ exitCode, signal }) => {
       this.flush()
@@ -111,6 +117,15 @@ export class AgentRuntime {
       this.events.onExit?.(this.exited)
       for (const w of this.exitWaiters.splice(0)) w(this.exited)
     })
+  }
+
+  private tick(): void {
+    this.batchTimer = undefined
+    if (!this.batch) return
+    const out = this.batch
+    this.batch = ''
+    this.events.onOutput?.(out)
+    this.batchTimer = setTimeout(() => this.tick(), OUTPUT_BATCH_MS)
   }
 
   /** Emit batched output now (before a snapshot, so the snapshot never precedes its own bytes). */

@@ -32,6 +32,18 @@ describe('agent runtime on a real PTY', () => {
     await a.rt.stop()
   })
 
+  it('output events carry every byte exactly once, in order, fewer events than chunks under load', async () => {
+    const a = spawnAgent('cat')
+    const chunks: string[] = []
+    a.rt['events'].onData = (d: string) => chunks.push(d)
+    for (let i = 0; i < 300; i++) a.rt.write(`line-${i}\r`)
+    await waitFor(() => (a.batches.join('').match(/line-299\r/g) ?? []).length >= 2, 'all lines echoed and printed back')
+    a.rt.flush()
+    expect(a.batches.join('')).toBe(a.rt.scrollback.text())
+    expect(a.batches.length).toBeLessThanOrEqual(chunks.length)
+    await a.rt.stop()
+  })
+
   it('bounds scrollback to the last N characters', () => {
     const s = new Scrollback(10)
     for (let i = 0; i < 50; i++) s.append(`${i % 10}`)
