@@ -172,8 +172,9 @@ describe('node roster liveness', () => {
     clock += 45_001
     await waitFor(async () => (await api(h!.url, 'GET', '/v1/agents/worker', { token: w.wsKey })).body.data.status === 'offline', 3000, 'agent offline by sweep')
     expect((await api(h.url, 'GET', `/v1/nodes/${w.nodeName}`, { token: w.wsKey })).body.data).toMatchObject({ status: 'offline', live: false })
-    const presence = (await api(h.url, 'GET', '/v1/agents/presence', { token: w.wsKey })).body.data
+    const presence = (await api(h.url, 'GET', '/v1/presence', { token: w.wsKey })).body.data
     expect(presence.agents.find((a: { name: string }) => a.name === 'worker').status).toBe('offline')
+    expect(presence.nodes).toEqual([expect.objectContaining({ name: w.nodeName, live: false })])
     node.send({ type: 'node.heartbeat', v: 1, active_agents: 1, handlers_live: true, load: 0.3 })
     await waitFor(async () => (await api(h!.url, 'GET', `/v1/nodes/${w.nodeName}`, { token: w.wsKey })).body.data.live, 3000, 'live again')
     expect((await api(h.url, 'GET', `/v1/nodes/${w.nodeName}`, { token: w.wsKey })).body.data).toMatchObject({ load: 0.3, active_agents: 1 })

@@ -1,5 +1,6 @@
 /** Test harness: real engine on port 0, temp SQLite dir, real ws client. No sleeps. */
 import { mkdtempSync, rmSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import WebSocket from 'ws'
@@ -153,4 +154,30 @@ export async function seedWorld(url: string, nodeName = 'builder-1'): Promise<Wo
   const node = await api(url, 'POST', '/v1/nodes', { token: wsKey, body: { node_id: nodeId, name: nodeName, kind: 'ws', role: 'broker', version: 'relay-broker/9.1.6' } })
   const alice = await api(url, 'POST', '/v1/agents', { token: wsKey, body: { name: 'alice', type: 'human' } })
   return { wsKey, workspaceId: ws.body.data.workspace_id, nodeId, nodeName, nodeToken: node.body.data.token, aliceToken: alice.body.data.token }
+}
+
+/**
+ * POST a body too big for the engine with node:http, which reads the early 413 even if
+ * the server cuts the rest of the upload (fetch reports that as a network error, and
+ * under load @hono/node-server stops draining after 500 ms).
+ */
+export function postOversized(base: string, path: string, token: string, body: string): Promise<Api> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(base + path, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    })
+    let answered = false
+    req.on('response', (res) => {
+      answered = true
+      let text = ''
+      res.on('data', (c: Buffer) => (text += c.toString()))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Api['body'] }))
+      res.on('error', reject)
+    })
+    req.on('error', (err) => {
+      if (!answered) reject(err)
+    })
+    req.end(body)
+  })
 }

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { api, seedWorld, startTestEngine, type Harness } from './helpers'
+import { api, postOversized, seedWorld, startTestEngine, type Harness } from './helpers'
 
 let h: Harness | undefined
 afterEach(async () => {
@@ -112,7 +112,7 @@ describe('REST: workspaces, nodes, agents', () => {
     // Wrong kind of token: an agent may not create agents; a node token is socket-only.
     expect(await api(h.url, 'POST', '/v1/agents', { token: w.aliceToken, body: { name: 'x' } })).toMatchObject({ status: 403 })
     expect(await api(h.url, 'GET', '/v1/agents', { token: w.nodeToken })).toMatchObject({ status: 403 })
-    const big = await api(h.url, 'POST', '/v1/agents', { token: w.wsKey, raw: JSON.stringify({ name: 'x', metadata: { pad: 'x'.repeat(1024 * 1024 + 10) } }) })
+    const big = await postOversized(h.url, '/v1/agents', w.wsKey, JSON.stringify({ name: 'x', metadata: { pad: 'x'.repeat(1024 * 1024 + 10) } }))
     expect(big).toMatchObject({ status: 413, body: { ok: false, error: { code: 'payload_too_large' } } })
     const plain = await fetch(`${h.url}/v1/node/ws`)
     expect(plain.status).toBe(426)

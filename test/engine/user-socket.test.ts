@@ -122,7 +122,9 @@ describe('user socket (/v1/user/ws)', () => {
     expect(await aliceTab.next((f) => f.type === 'delivery.updated' && f.status === 'acked')).toMatchObject({ message_id: sent.message.id, agent_name: 'dana' })
     const rows = (await api(h.url, 'GET', `/v1/messages/${sent.message.id}/deliveries`, { token: w.wsKey })).body.data
     expect(rows[0]).toMatchObject({ status: 'acked', agent_name: 'dana' })
-    const presence = (await api(h.url, 'GET', '/v1/agents/presence', { token: w.wsKey })).body.data
+    const presence = (await api(h.url, 'GET', '/v1/presence', { token: w.wsKey })).body.data
+    expect((await api(h.url, 'GET', '/v1/agents/presence', { token: w.wsKey })).body.data.find((a: { agent_name: string }) => a.agent_name === 'dana'))
+      .toMatchObject({ status: 'online', type: 'human', connections: 2 })
     expect(presence.users).toEqual([
       expect.objectContaining({ name: 'alice', connections: 1 }),
       expect.objectContaining({ name: 'dana', connections: 2 }),

@@ -63,7 +63,8 @@ describe('@relaycast/sdk 6.0.2 against our engine', () => {
     const carol = await relay.agents.register({ name: 'carol' })
     const group = await a.dms.createGroup({ participants: ['bob', 'carol'], name: 'trio' })
     const posted = await a.dms.sendMessage(group.id, 'hi both')
-    expect(posted.text).toBe('hi both')
+    expect(posted.message.text).toBe('hi both')
+    expect(posted.conversationId).toBe(group.id)
     const c = relay.as(carol.token)
     expect((await c.dms.messages(group.id)).map((m: { text: string }) => m.text)).toEqual(['hi both'])
 
@@ -93,7 +94,7 @@ describe('@relaycast/sdk 6.0.2 against our engine', () => {
 
     // Presence: bob called in recently (any authenticated call counts).
     const presence = await relay.agents.presence()
-    expect(presence.agents.find((x: { name: string }) => x.name === 'bob')?.status).toBe('online')
+    expect(presence.find((x) => x.agentName === 'bob')).toMatchObject({ agentId: bob.id, status: 'online' })
 
     // Errors come back as RelayError (the SDK normalises our agent_not_found to not_found).
     const err = await a.dm('nobody', 'x').catch((e: unknown) => e)

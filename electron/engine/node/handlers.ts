@@ -3,7 +3,8 @@
  * promise chain. Errors with a code become `error` frames; the socket stays open.
  */
 import {
-  DELIVERY_CURSOR_CAPABILITY, decodeNodeFrame,
+  DELIVERY_CURSOR_CAPABILITY, actionResultSchema, agentDeregisterSchema, agentRegisterSchema, deliveryAckSchema,
+  inventorySyncSchema, nodeDeregisterSchema, nodeHeartbeatSchema, nodeRegisterSchema, type NodeToServerFrame,
   type AgentDeregisterFrame, type AgentRegisterFrame, type Capability, type DeliveryAckFrame,
   type InventorySyncFrame, type NodeHeartbeatFrame, type NodeRegisterFrame,
 } from '../../../shared/wire'
@@ -60,18 +61,46 @@ const agentRecoverSchema = z.strictObject({
 })
 type AgentRecoverFrame = z.infer<typeof agentRecoverSchema>
 
-function peekType(text: string): unknown {
+/**
+ * Broker frame schemas by `type`: one strict schema per frame, picked by its tag, so
+ * a bad frame costs one parse (not a whole union) and the error names the field.
+ */
+const FRAME_SCHEMAS: Record<string, z.ZodType<NodeToServerFrame>> = {
+  'node.register': nodeRegisterSchema,
+  'node.heartbeat': nodeHeartbeatSchema,
+  'node.deregister': nodeDeregisterSchema,
+  'agent.register': agentRegisterSchema,
+  'agent.deregister': agentDeregisterSchema,
+  'delivery.ack': deliveryAckSchema,
+  'action.result': actionResultSchema,
+  'inventory.sync': inventorySyncSchema,
+}
+
+type Decoded = { ok: true; frame: NodeToServerFrame } | { ok: false; reason: string } | { ok: 'recover'; raw: unknown }
+
+function decode(text: string): Decoded {
+  let raw: unknown
   try {
-    const raw: unknown = JSON.parse(text)
-    return raw && typeof raw === 'object' && 'type' in raw ? raw.type : undefined
+    raw = JSON.parse(text)
   } catch {
-    return undefined
+    return { ok: false, reason: 'frame is not valid JSON' }
   }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, reason: 'frame must be a JSON object' }
+  const type = (raw as { type?: unknown }).type
+  if (typeof type !== 'string') return { ok: false, reason: 'type: missing' }
+  if (type === 'agent.recover') return { ok: 'recover', raw }
+  const schema = FRAME_SCHEMAS[type]
+  if (!schema) return { ok: false, reason: `type: unknown frame type "${type.slice(0, 64)}"` }
+  const parsed = schema.safeParse(raw)
+  if (parsed.success) return { ok: true, frame: parsed.data }
+  const first = parsed.error.issues[0]
+  return { ok: false, reason: `${first?.path.length ? first.path.join('.') : type}: ${first?.message ?? 'invalid frame'}` }
 }
 
 export async function handleFrame(ctx: EngineContext, conn: NodeConnection, text: string): Promise<void> {
-  if (peekType(text) === 'agent.recover') {
-    const parsed = agentRecoverSchema.safeParse(JSON.parse(text))
+  const decoded = decode(text)
+  if (decoded.ok === 'recover') {
+    const parsed = agentRecoverSchema.safeParse(decoded.raw)
     if (!parsed.success) {
       const first = parsed.error.issues[0]
       return sendError(conn, salvageId(text), 'invalid_message', `${first?.path.join('.') || 'frame'}: ${first?.message ?? 'invalid frame'}`)
@@ -85,7 +114,6 @@ export async function handleFrame(ctx: EngineContext, conn: NodeConnection, text
       return sendError(conn, parsed.data.id, 'node_control_failed', 'internal error handling frame')
     }
   }
-  const decoded = decodeNodeFrame(text)
   if (!decoded.ok) {
     ctx.log('warn', 'invalid node frame', { node_id: conn.nodeId, reason: decoded.reason })
     await sendError(conn, salvageId(text), 'invalid_message', decoded.reason)

@@ -35,10 +35,10 @@ const spawnSchema = z.object({
   name: agentNameSchema,
   cli: z.string().trim().min(1).max(128),
   task: z.string().max(100_000).optional(),
-  channel: z.string().max(80).optional(),
+  channel: z.string().max(80).nullable().optional(),
   target_node: z.string().min(1).optional(),
-  persona: z.string().optional(),
-  model: z.string().optional(),
+  persona: z.string().nullable().optional(),
+  model: z.string().nullable().optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
   invocation_id: z.string().min(1).max(200).optional(),
 })
@@ -114,8 +114,8 @@ export function agentRoutes(ctx: EngineContext): Hono<AppEnv> {
     return ok(c, invocationView(row, nodeNameById), created ? 201 : 200)
   })
 
-  app.get('/agents/presence', (c) => {
-    const { workspace } = requireReader(c)
+  /** Who is online in a workspace: agents (node liveness / recent calls / open clients), nodes, human users. */
+  const presenceOf = (workspace: WorkspaceRow) => {
     const now = ctx.config.now()
     const nodes = store.nodes.list(workspace.id)
     const byId = new Map(nodes.map((n) => [n.id, n]))
@@ -128,18 +128,30 @@ export function agentRoutes(ctx: EngineContext): Hono<AppEnv> {
         ? isNodeLive(node, now) && a.status === 'active'
         : (userConns.get(a.id) ?? 0) > 0 || (a.status === 'active' && a.lastSeenAt !== null && now - a.lastSeenAt <= AGENT_PRESENCE_TTL_MS)
       return {
-        agent_id: a.id, name: a.name, type: a.type, status: online ? 'online' : 'offline', node: node?.name ?? null,
-        last_seen_at: a.lastSeenAt === null ? null : iso(a.lastSeenAt),
+        agent_id: a.id, agent_name: a.name, name: a.name, type: a.type, status: online ? 'online' : 'offline', node: node?.name ?? null,
+        connections: userConns.get(a.id) ?? 0, last_seen_at: a.lastSeenAt === null ? null : iso(a.lastSeenAt),
       }
     })
-    return ok(c, {
+    return {
       agents,
       nodes: nodes.map((n) => ({
         id: n.id, name: n.name, status: isNodeLive(n, now) ? 'online' : 'offline', live: isNodeLive(n, now),
         active_agents: n.activeAgents, load: n.load ?? 0,
       })),
       users: users.map((u) => ({ agent_id: u.agentId, name: u.name, connections: u.connections, connected_at: iso(u.connectedAt) })),
-    })
+    }
+  }
+
+  // relaycast shape (the SDK types it as AgentPresenceInfo[]): one entry per agent, with
+  // type, node and open-client count added; the whole picture is GET /v1/presence.
+  app.get('/agents/presence', (c) => {
+    const { workspace } = requireReader(c)
+    return ok(c, presenceOf(workspace).agents)
+  })
+
+  app.get('/presence', (c) => {
+    const { workspace } = requireReader(c)
+    return ok(c, presenceOf(workspace))
   })
 
   app.post('/agents/heartbeat', (c) => {

@@ -169,7 +169,13 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
       attachments: body.attachments ?? [], now: ctx.config.now(), ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
     })
     ctx.router.posted(result.message, result.deliveries, result.failures)
-    return ok(c, { ...fullView(result.message, nameCache()), rejected_recipients: result.rejected }, 201)
+    const m = result.message
+    // The DM send shape (conversation_id, message{…}, created_at) plus the flat message fields.
+    return ok(c, {
+      ...fullView(m, nameCache()),
+      message: { id: m.id, agent_id: agent.id, agent_name: agent.name, text: m.text, injection_mode: m.mode, attachments: m.attachments },
+      rejected_recipients: result.rejected,
+    }, 201)
   })
 
   app.get('/dm/:conversation_id/messages', (c) => {
