@@ -14,7 +14,7 @@ import {
   type DeliverFrame,
   type InventoryAgent,
 } from '../../shared/wire'
-import { launchConfigFor, writeLaunchFiles } from '../agent-tools/launch'
+import { launchConfigFor, withRelayOnPath, writeLaunchFiles } from '../agent-tools/launch'
 import { AgentRuntime, resolveCommand, type AgentExit } from './agent-runtime'
 import {
   ActionBook,
@@ -440,6 +440,8 @@ export class Broker {
       RELAY_WORKSPACE_ID: this.opts.workspaceId,
       RELAY_DEFAULT_WORKSPACE: this.opts.workspaceId,
       TERM: 'xterm-256color',
+      // Every agent can answer with the `relay` command, whatever the user's PATH.
+      PATH: withRelayOnPath(env.PATH),
     })
     const profile = profileFor(req.command)
     // The relay MCP server and `relay` env, the way this CLI takes them (agent-tools/launch).

@@ -6,7 +6,6 @@
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { Broker } from '../../electron/broker'
-import { withRelayOnPath } from '../../electron/agent-tools/launch'
 import { tempDir, waitFor } from '../support/wait'
 import { cleanEnv, world, type World } from './helpers'
 
@@ -27,8 +26,8 @@ describe('two bash agents on one node talk with `relay`', () => {
       stateDir,
       nodeName: 'agent-tools-node',
       env: { ...cleanEnv(), RELAY_NODE_TOKEN: '' },
-      // what the app gives every agent: `relay` on PATH
-      agentEnv: { PATH: withRelayOnPath(process.env.PATH), PS1: '$ ' },
+      // no PATH here: the broker itself puts `relay` on every agent's PATH
+      agentEnv: { PS1: '$ ' },
       cwd: () => stateDir,
       nodeClient: { initialReconnectDelayMs: 50, maxReconnectDelayMs: 200 },
     })
