@@ -37,8 +37,33 @@ function rng(seed: number): () => number {
 interface EngineProc { child: ChildProcess; url: string; exited: Promise<void> }
 const children = new Set<ChildProcess>()
 
+/**
+ * The tsx CLI runs the engine in a child node process: a SIGKILL to the CLI alone would
+ * orphan the real engine (still holding the port and the database). So the engine runs
+ * in its own process group and the whole group is killed, as a crash would.
+ */
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-(child.pid as number), 'SIGKILL')
+  } catch {
+    /* already gone */
+  }
+}
+
+/** Resolves once no process of the group is left (the engine itself, not just the CLI). */
+async function groupGone(child: ChildProcess): Promise<void> {
+  await waitFor(() => {
+    try {
+      process.kill(-(child.pid as number), 0)
+      return undefined
+    } catch {
+      return true
+    }
+  }, 10_000, 'engine process group gone')
+}
+
 function startEngineProc(dataDir: string, port: number): Promise<EngineProc> {
-  const child = spawn(process.execPath, [TSX_CLI, ENGINE_CLI, '--port', String(port), '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [TSX_CLI, ENGINE_CLI, '--port', String(port), '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   children.add(child)
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => {
@@ -62,7 +87,7 @@ function startEngineProc(dataDir: string, port: number): Promise<EngineProc> {
 }
 
 afterAll(() => {
-  for (const c of children) c.kill('SIGKILL')
+  for (const c of children) killGroup(c)
 })
 
 /** A broker-like node: survives engine restarts, dedups by seq, acks in slow batches. */
@@ -161,8 +186,9 @@ describe('durability', () => {
       while (killAt.size < KILLS - 1) killAt.add(50 + Math.floor(random() * (TOTAL - 100)))
       const restart = async () => {
         slow.drop()
-        proc.child.kill('SIGKILL')
+        killGroup(proc.child)
         await proc.exited
+        await groupGone(proc.child)
         // Same port if it is free, else a new one: the node follows the URL either way.
         proc = await startEngineProc(dataDir, port).catch(() => startEngineProc(dataDir, 0))
         await slow.connect(proc.url)
@@ -249,8 +275,9 @@ describe('durability', () => {
       expect(acked).toBe(TOTAL)
       slow.stop()
     } finally {
-      proc.child.kill('SIGKILL')
+      killGroup(proc.child)
       await proc.exited
+      await groupGone(proc.child)
       rmSync(dataDir, { recursive: true, force: true })
     }
   }, 60_000)
