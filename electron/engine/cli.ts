@@ -1,5 +1,5 @@
 /**
- * `tsx electron/engine/cli.ts --port N --data-dir DIR [--host ADDR]`
+ * `tsx electron/engine/cli.ts --port N --data-dir DIR [--host ADDR] [--mailbox-ttl SECONDS] [--max-in-flight N]`
  * Prints the bound URL alone on one stdout line once listening (callers parse
  * it); logs go to stderr. Exit 2 on bad arguments; SIGTERM/SIGINT shut down cleanly.
  */
@@ -7,19 +7,30 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startEngine } from './index'
 
-const USAGE = 'usage: engine --port <0-65535> --data-dir <dir> [--host <addr>]'
+const USAGE = 'usage: engine --port <0-65535> --data-dir <dir> [--host <addr>] [--mailbox-ttl <seconds>] [--max-in-flight <n>]'
 
 function usageError(msg: string): never {
   process.stderr.write(`engine: ${msg}\n${USAGE}\n`)
   process.exit(2)
 }
 
-function parse(argv: string[]): { port: number; dataDir: string; host?: string } {
-  let values: { port?: string; 'data-dir'?: string; host?: string; help?: boolean }
+interface CliArgs { port: number; dataDir: string; host?: string; mailboxTtlMs?: number; maxInFlightPerAgent?: number }
+
+function positiveInt(flag: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) usageError(`--${flag} must be a positive integer, got "${raw}"`)
+  return Number(raw)
+}
+
+function parse(argv: string[]): CliArgs {
+  let values: { port?: string; 'data-dir'?: string; host?: string; help?: boolean; 'mailbox-ttl'?: string; 'max-in-flight'?: string }
   try {
     ;({ values } = parseArgs({
       args: argv,
-      options: { port: { type: 'string' }, 'data-dir': { type: 'string' }, host: { type: 'string' }, help: { type: 'boolean' } },
+      options: {
+        port: { type: 'string' }, 'data-dir': { type: 'string' }, host: { type: 'string' }, help: { type: 'boolean' },
+        'mailbox-ttl': { type: 'string' }, 'max-in-flight': { type: 'string' },
+      },
       strict: true,
       allowPositionals: false,
     }))
@@ -35,7 +46,12 @@ function parse(argv: string[]): { port: number; dataDir: string; host?: string }
   if (!/^\d+$/.test(values.port) || port > 65535) usageError(`--port must be an integer 0-65535, got "${values.port}"`)
   const dataDir = values['data-dir']
   if (!dataDir) usageError('--data-dir is required')
-  return { port, dataDir: resolve(dataDir), host: values.host }
+  const ttl = positiveInt('mailbox-ttl', values['mailbox-ttl'])
+  return {
+    port, dataDir: resolve(dataDir), host: values.host,
+    mailboxTtlMs: ttl === undefined ? undefined : ttl * 1000,
+    maxInFlightPerAgent: positiveInt('max-in-flight', values['max-in-flight']),
+  }
 }
 
 async function main(): Promise<void> {
