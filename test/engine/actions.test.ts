@@ -158,6 +158,32 @@ describe('spawn placement', () => {
   })
 })
 
+describe('inventory.sync reconciliation of invocations', () => {
+  it('after a reconnect: node loss reschedules, register drains, the reported invocation completes, an unreported one on this connection stays open', async () => {
+    h = await startTestEngine()
+    const w = await seedWorld(h.url)
+    const first = await liveNode(h.url, w.wsKey, 'host', ['spawn:cat'])
+    const a = await api(h.url, 'POST', '/v1/agents/spawn', { token: w.wsKey, body: { name: 'kept', cli: 'cat' } })
+    const b = await api(h.url, 'POST', '/v1/agents/spawn', { token: w.wsKey, body: { name: 'lost', cli: 'cat' } })
+    await first.next((f) => f.type === 'action.invoke' && f.invocation_id === b.body.data.invocation_id)
+    const kept = await first.registerAgent('kept')
+    // The node's socket drops and comes back: node.register, then its inventory.
+    first.ws.terminate()
+    await waitFor(async () => (await inv(h!.url, w.wsKey, a.body.data.invocation_id)).status !== 'dispatched' || undefined, 3000, 'rescheduled on loss')
+    const again = await NodeClient.connect(h.url, (await enrol(h.url, w.wsKey, 'host')).token)
+    clients.push(again)
+    again.send({ type: 'node.register', v: 1, name: 'host', node_id: 'node_host', capabilities: [{ name: 'spawn:cat' }], max_agents: 0, tags: [], version: 'test', resume_cursor: null })
+    again.send({ type: 'node.heartbeat', v: 1, active_agents: 1, handlers_live: true, load: 0 })
+    // Both are re-dispatched to the returning node; it reports one as already running.
+    await again.next((f) => f.type === 'action.invoke' && f.invocation_id === b.body.data.invocation_id)
+    again.send({ type: 'inventory.sync', v: 1, agents: [{ agent_id: kept.data.agent_id, name: 'kept', invocation_id: a.body.data.invocation_id }] })
+    const reply = await again.next((f) => f.type === 'reply' && Array.isArray(f.data?.completed_invocations))
+    expect(reply.data.completed_invocations).toEqual([a.body.data.invocation_id])
+    expect(reply.data.open_invocations).toEqual([b.body.data.invocation_id]) // dispatched on this connection: still running
+    expect(await inv(h.url, w.wsKey, a.body.data.invocation_id)).toMatchObject({ status: 'completed', output: { name: 'kept', agent_id: kept.data.agent_id } })
+  })
+})
+
 describe('node roster liveness', () => {
   it('the sweep marks a silent node offline (and its agents); a heartbeat brings it back; delete unbinds', async () => {
     let clock = T0
