@@ -12,6 +12,7 @@
 import { existsSync } from 'node:fs'
 import { homedir, userInfo } from 'node:os'
 import { delimiter, join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import {
   parseRequest,
   isCommandName,
@@ -137,7 +138,8 @@ export function createHost(options: HostOptions): Host {
   const settingsStore = new SettingsStore(options.dataDir, (m) => log('warn', m), options.secretCodec)
   let settings: Settings = settingsStore.load()
   const feed = new FeedBook()
-  const feedFile = new FeedFile(join(options.dataDir, 'feed.json'), () => feed.list(), 1000, (m) => log('warn', m))
+  // Every 3 s at most: serializing 2000 messages costs the event loop ~10 ms (quit flushes the rest).
+  const feedFile = new FeedFile(join(options.dataDir, 'feed.json'), () => feed.list(), 3000, (m) => log('warn', m))
   feed.load(feedFile.load())
   const agentBook = new AgentBook(join(options.dataDir, 'agents.json'), (m) => log('warn', m))
   const pidMarkers = new PidMarkers(join(options.dataDir, 'pids'), options.processProbe, (m) => log('warn', m))
@@ -148,6 +150,9 @@ export function createHost(options: HostOptions): Host {
   const agentEnv = { ...options.agentEnv, PATH: agentPath }
 
   let viewing: Viewing = { agent: null, focused: false }
+  // Event-loop delay since the last debug.metrics call (the bench reads it).
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  loopDelay.enable()
   const idle = new IdleDetector()
   const attention = new Set<string>()
   const userStopped = new Set<string>()
@@ -178,6 +183,20 @@ export function createHost(options: HostOptions): Host {
   function startKey(): string {
     const e = currentEngine()
     return JSON.stringify([e.mode, e.mode === 'remote' ? e.url : '', e.mode === 'remote' ? (e.workspaceKey ?? '') : '', options.nodeName ?? settings.nodeName ?? ''])
+  }
+
+  /**
+   * node.status at most every 250 ms (trailing): every delivery changes an agent twice, and
+   * each change would otherwise re-send the whole status (and count the live agents).
+   */
+  let statusTimer: ReturnType<typeof setTimeout> | undefined
+  const emitStatusSoon = () => {
+    if (statusTimer) return
+    statusTimer = setTimeout(() => {
+      statusTimer = undefined
+      emit('node.status', status())
+    }, 250)
+    statusTimer.unref?.()
   }
 
   const emit = (event: EventName, payload: unknown) => {
@@ -291,7 +310,7 @@ export function createHost(options: HostOptions): Host {
       case 'agent.state':
         onAgentState(e.agent)
         emit('agent.changed', decorate(e.agent))
-        emit('node.status', status())
+        emitStatusSoon()
         return
       case 'agent.output':
         emit('terminal.output', { name: e.name, data: e.data })
@@ -464,6 +483,8 @@ export function createHost(options: HostOptions): Host {
   }
 
   async function stop(): Promise<void> {
+    loopDelay.disable()
+    if (statusTimer) clearTimeout(statusTimer)
     if (idleTimer) clearInterval(idleTimer)
     idleTimer = undefined
     await stopNode()
@@ -664,7 +685,19 @@ export function createHost(options: HostOptions): Host {
     'debug.metrics': () => {
       const cpu = process.cpuUsage()
       const mem = process.memoryUsage()
-      return { cpuUserUs: cpu.user, cpuSystemUs: cpu.system, heapUsed: mem.heapUsed, rss: mem.rss, uptimeMs: Math.round(process.uptime() * 1000) }
+      loopDelay.disable()
+      const delay = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6 }
+      loopDelay.reset()
+      loopDelay.enable()
+      return {
+        cpuUserUs: cpu.user,
+        cpuSystemUs: cpu.system,
+        heapUsed: mem.heapUsed,
+        rss: mem.rss,
+        uptimeMs: Math.round(process.uptime() * 1000),
+        loopDelayP50Ms: Math.round(delay.p50 * 100) / 100,
+        loopDelayP99Ms: Math.round(delay.p99 * 100) / 100,
+      }
     },
   }
 

@@ -286,6 +286,9 @@ export const commands = {
       heapUsed: z.number(),
       rss: z.number(),
       uptimeMs: z.number(),
+      /** Event-loop delay since the previous call. */
+      loopDelayP50Ms: z.number(),
+      loopDelayP99Ms: z.number(),
     }),
   },
 } as const

@@ -84,6 +84,31 @@ describe('connectStores', () => {
     expect(useUiStore.getState().dialog).toBe('settings')
   })
 
+  test('with a frame scheduler, events apply once per frame and the feed at most every 150 ms', async () => {
+    const frames: Array<() => void> = []
+    const bridge = new FakeBridge().on('node.status', () => status).on('agents.list', () => []).on('messages.list', () => []).on('settings.get', () => settingsView()).on('app.info', () => appInfo())
+    const now = vi.spyOn(performance, 'now')
+    now.mockReturnValue(1000)
+    disconnect = connectStores(bridge, new FakeTerminals(), { toasts: true, schedule: (f) => frames.push(f) })
+    await vi.waitFor(() => expect(useNodeStore.getState().status).toEqual(status))
+    bridge.emit('agent.changed', agent('a1'))
+    bridge.emit('message.changed', message('m1'))
+    bridge.emit('message.changed', message('m2'))
+    expect(useAgentsStore.getState().byName.a1).toBeUndefined()
+    expect(frames).toHaveLength(1)
+    frames.shift()!()
+    expect(useAgentsStore.getState().byName.a1).toBeDefined()
+    expect(useFeedStore.getState().order).toEqual(['m1', 'm2'])
+    bridge.emit('message.changed', message('m3'))
+    now.mockReturnValue(1100)
+    frames.shift()!()
+    expect(useFeedStore.getState().order).toEqual(['m1', 'm2']) // held: too soon
+    now.mockReturnValue(1200)
+    frames.shift()!() // the batcher came back by itself
+    expect(useFeedStore.getState().order).toEqual(['m1', 'm2', 'm3'])
+    now.mockRestore()
+  })
+
   test('drops invalid event payloads with a warning and keeps the stores as they were', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
     const { bridge, terminals } = setup()

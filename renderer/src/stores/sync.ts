@@ -3,6 +3,7 @@
  * when the link comes up (first connect and every reconnect), and routes terminal bytes to
  * the terminal sink, which lives outside zustand.
  */
+import type { FeedMessage } from '../../../shared/ipc'
 import type { Bridge } from '../bridge'
 import { useAgentsStore } from './agents'
 import { parseEvent, type AppEvent } from './events'
@@ -15,6 +16,12 @@ import { useUiStore } from './ui'
 export interface SyncOptions {
   /** Show host notifications as in-page toasts (headless mode; Electron shows them natively). */
   toasts: boolean
+  /**
+   * Coalesce store updates: at 200 messages/s each message changes ~7 times (and its agent
+   * twice), and one store update and render per change would eat every frame. Given a
+   * scheduler, events are applied once per frame; without one (tests), at once.
+   */
+  schedule?: (flush: () => void) => void
 }
 
 /** What the stores need from the terminal layer; the xterm registry implements it. */
@@ -25,7 +32,56 @@ export interface TerminalSink {
   resync(): void
 }
 
-export function applyEvent(e: AppEvent, terminals: TerminalSink, options: SyncOptions = { toasts: true }): void {
+/** At most this often the feed takes a batch of message updates (a person reads slower than that). */
+export const FEED_FLUSH_MS = 150
+
+/**
+ * Store events waiting for the next frame. Applied together in one task, React renders once
+ * for all of them. Message updates are merged into one feed upsert at most every
+ * FEED_FLUSH_MS: at 200 messages/s, re-laying out the feed every frame was most of the
+ * page's work (measured with the UI bench).
+ */
+function eventBatcher(
+  schedule: ((flush: () => void) => void) | undefined,
+  apply: (e: AppEvent, upsert: (m: FeedMessage) => void) => void,
+  now: () => number = () => performance.now(),
+) {
+  let pending: AppEvent[] = []
+  let messages: FeedMessage[] = []
+  let scheduled = false
+  let lastFeedFlush = 0
+  const flush = () => {
+    scheduled = false
+    const batch = pending
+    pending = []
+    for (const e of batch) apply(e, (m) => messages.push(m))
+    if (!messages.length) return
+    if (now() - lastFeedFlush >= FEED_FLUSH_MS) {
+      lastFeedFlush = now()
+      const out = messages
+      messages = []
+      useFeedStore.getState().upsert(out)
+    } else if (schedule) {
+      // Come back for the held messages even if no other event arrives.
+      scheduled = true
+      schedule(flush)
+    }
+  }
+  return (e: AppEvent) => {
+    if (!schedule) return apply(e, (m) => useFeedStore.getState().upsert([m]))
+    pending.push(e)
+    if (scheduled) return
+    scheduled = true
+    schedule(flush)
+  }
+}
+
+export function applyEvent(
+  e: AppEvent,
+  terminals: TerminalSink,
+  options: SyncOptions = { toasts: true },
+  upsertMessage: (m: FeedMessage) => void = (m) => useFeedStore.getState().upsert([m]),
+): void {
   switch (e.event) {
     case 'node.status':
       useNodeStore.getState().setStatus(e.payload)
@@ -42,7 +98,7 @@ export function applyEvent(e: AppEvent, terminals: TerminalSink, options: SyncOp
       terminals.output(e.payload.name, e.payload.data)
       return
     case 'message.changed':
-      useFeedStore.getState().upsert([e.payload])
+      upsertMessage(e.payload)
       return
     case 'settings.changed':
       useSettingsStore.getState().setSettings(e.payload)
@@ -80,9 +136,13 @@ export function fetchState(bridge: Bridge): Promise<void> {
 }
 
 export function connectStores(bridge: Bridge, terminals: TerminalSink, options: SyncOptions = { toasts: true }): () => void {
+  const queue = eventBatcher(options.schedule, (e, upsert) => applyEvent(e, terminals, options, upsert))
   const offEvent = bridge.onEvent((event, payload) => {
     const parsed = parseEvent(event, payload)
-    if (parsed) applyEvent(parsed, terminals, options)
+    if (!parsed) return
+    // Terminal bytes have their own per-frame buffer; they must not wait behind store work.
+    if (parsed.event === 'terminal.output') applyEvent(parsed, terminals, options)
+    else queue(parsed)
   })
   const setHostLink = useNodeStore.getState().setHostLink
   setHostLink(bridge.connected ? 'connected' : 'connecting')

@@ -1,11 +1,12 @@
-import { useState } from 'react'
+import { memo, useState } from 'react'
 import type { AgentInfo, CommandName } from '../../../../shared/ipc'
 import { errorMessage } from '../../bridge'
 import { useAgentsStore, useUiStore } from '../../stores'
 import { useServices } from '../app/services'
 import { describeStatus, dotClass, isAlive } from './describe-status'
 
-export function AgentRow({ agent }: { agent: AgentInfo }) {
+/** Memoised: a row re-renders only when its agent changed (the store keeps others by reference). */
+export const AgentRow = memo(function AgentRow({ agent }: { agent: AgentInfo }) {
   const { bridge } = useServices()
   const selected = useUiStore((s) => s.selected === agent.name)
   const select = useUiStore((s) => s.select)
@@ -78,4 +79,4 @@ export function AgentRow({ agent }: { agent: AgentInfo }) {
       )}
     </li>
   )
-}
+})

@@ -1,9 +1,13 @@
-import { useMemo } from 'react'
+import { useMemo, useState } from 'react'
 import { useAgentsStore, useFeedStore, useUiStore } from '../../stores'
 import { FeedFilters } from './FeedFilters'
 import { FeedItem } from './FeedItem'
 
+/** Rows rendered at once; older matches are one click away. Keeps a busy feed cheap to draw. */
+export const FEED_PAGE = 150
+
 export function MessageFeed() {
+  const [shown, setShown] = useState(FEED_PAGE)
   const byId = useFeedStore((s) => s.byId)
   const order = useFeedStore((s) => s.order)
   const agentsByName = useAgentsStore((s) => s.byName)
@@ -48,9 +52,16 @@ export function MessageFeed() {
         <p className="empty">{order.length ? 'No messages match the filter.' : 'No messages yet.'}</p>
       ) : (
         <ul className="feed-list">
-          {visible.map((m) => (
+          {visible.slice(0, shown).map((m) => (
             <FeedItem key={m.id} message={m} />
           ))}
+          {visible.length > shown && (
+            <li className="feed-more">
+              <button type="button" className="small" data-testid="feed-more" onClick={() => setShown((n) => n + FEED_PAGE)}>
+                Show {Math.min(FEED_PAGE, visible.length - shown)} older of {visible.length - shown}
+              </button>
+            </li>
+          )}
         </ul>
       )}
     </section>
