@@ -31,6 +31,8 @@ async function call(url: string, method: string, path: string, token: string | u
     method,
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
+  }).catch((err: unknown) => {
+    throw new Error(`${method} ${path}: ${String(err)} (${String((err as { cause?: unknown }).cause)})`)
   })
   const json = (await res.json()) as { ok: boolean; data?: unknown; error?: { code: string; message: string } }
   if (!json.ok) throw new Error(`${method} ${path} → ${res.status} ${json.error?.code}: ${json.error?.message}`)

@@ -172,4 +172,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX action_invocations_open ON action_invocations(status, retry_after_at);
   CREATE INDEX action_invocations_node ON action_invocations(dispatched_node_id, status);
   `,
+  // 3: the in-flight count (depth cap) on every post reads only this index.
+  `
+  CREATE INDEX deliveries_inflight ON deliveries(agent_id, status, expires_at);
+  `,
 ]

@@ -1,5 +1,6 @@
 /** SQLite action invocations: the database row is the queue (engine.md §4.2). */
 import type { Database } from 'better-sqlite3'
+import { cachedStatement } from './statements'
 import type { InvocationRow, InvocationStatus, InvocationStore } from './types'
 
 type Raw = Record<string, unknown>
@@ -45,23 +46,27 @@ function toInvocation(r: Raw): InvocationRow {
 export class SqliteInvocations implements InvocationStore {
   constructor(private readonly db: Database) {}
 
+  private stmt(sql: string) {
+    return cachedStatement(this.db, sql)
+  }
+
   private many(sql: string, ...args: unknown[]): InvocationRow[] {
-    return (this.db.prepare(sql).all(...args) as Raw[]).map(toInvocation)
+    return (this.stmt(sql).all(...args) as Raw[]).map(toInvocation)
   }
 
   get(workspaceId: string, id: string): InvocationRow | undefined {
-    const r = this.db.prepare('SELECT * FROM action_invocations WHERE workspace_id = ? AND id = ?').get(workspaceId, id) as Raw | undefined
+    const r = this.stmt('SELECT * FROM action_invocations WHERE workspace_id = ? AND id = ?').get(workspaceId, id) as Raw | undefined
     return r && toInvocation(r)
   }
 
   byId(id: string): InvocationRow | undefined {
-    const r = this.db.prepare('SELECT * FROM action_invocations WHERE id = ?').get(id) as Raw | undefined
+    const r = this.stmt('SELECT * FROM action_invocations WHERE id = ?').get(id) as Raw | undefined
     return r && toInvocation(r)
   }
 
   insert(row: InvocationRow): { row: InvocationRow; created: boolean } {
-    const res = this.db
-      .prepare(
+    const res = this
+      .stmt(
         `INSERT INTO action_invocations (id, workspace_id, action_name, capability, caller_id, input, request_hash, status,
           target_node_id, dispatched_node_id, attempted_node_ids, dispatch_attempts, reserved, retry_after_at, dispatched_at,
           output, error, created_at, updated_at, completed_at)
@@ -77,8 +82,8 @@ export class SqliteInvocations implements InvocationStore {
   }
 
   update(row: InvocationRow, expected: InvocationStatus): boolean {
-    return this.db
-      .prepare(
+    return this
+      .stmt(
         `UPDATE action_invocations SET status = ?, target_node_id = ?, dispatched_node_id = ?, attempted_node_ids = ?,
           dispatch_attempts = ?, reserved = ?, retry_after_at = ?, dispatched_at = ?, output = ?, error = ?, updated_at = ?,
           completed_at = ?

@@ -3,6 +3,7 @@
  * channels. Mail (messages + deliveries) lives in sqlite-mail.ts.
  */
 import type { Database } from 'better-sqlite3'
+import { cachedStatement } from './statements'
 import type {
   AgentRow, AgentStore, ChannelRow, ChannelStore, NewNode, NodeCapability, NodeEnrolPatch,
   NodeHeartbeatPatch, NodeRegisterPatch, NodeRow, NodeStore, WorkspaceRow, WorkspaceStore,
@@ -76,22 +77,26 @@ function toChannel(r: Raw): ChannelRow {
 export class SqliteWorkspaces implements WorkspaceStore {
   constructor(private readonly db: Database) {}
 
+  private stmt(sql: string) {
+    return cachedStatement(this.db, sql)
+  }
+
   create(ws: WorkspaceRow, keyHash: string, general: ChannelRow): void {
     this.db.transaction(() => {
-      this.db.prepare('INSERT INTO workspaces (id, name, key_hash, created_at) VALUES (?, ?, ?, ?)').run(ws.id, ws.name, keyHash, ws.createdAt)
-      this.db
-        .prepare('INSERT INTO channels (id, workspace_id, name, topic, created_at) VALUES (?, ?, ?, ?, ?)')
+      this.stmt('INSERT INTO workspaces (id, name, key_hash, created_at) VALUES (?, ?, ?, ?)').run(ws.id, ws.name, keyHash, ws.createdAt)
+      this
+      .stmt('INSERT INTO channels (id, workspace_id, name, topic, created_at) VALUES (?, ?, ?, ?, ?)')
         .run(general.id, general.workspaceId, general.name, general.topic, general.createdAt)
     })()
   }
 
   get(id: string): WorkspaceRow | undefined {
-    const r = this.db.prepare('SELECT * FROM workspaces WHERE id = ?').get(id) as Raw | undefined
+    const r = this.stmt('SELECT * FROM workspaces WHERE id = ?').get(id) as Raw | undefined
     return r && toWorkspace(r)
   }
 
   byKeyHash(keyHash: string): WorkspaceRow | undefined {
-    const r = this.db.prepare('SELECT * FROM workspaces WHERE key_hash = ?').get(keyHash) as Raw | undefined
+    const r = this.stmt('SELECT * FROM workspaces WHERE key_hash = ?').get(keyHash) as Raw | undefined
     return r && toWorkspace(r)
   }
 }
@@ -99,8 +104,12 @@ export class SqliteWorkspaces implements WorkspaceStore {
 export class SqliteNodes implements NodeStore {
   constructor(private readonly db: Database) {}
 
+  private stmt(sql: string) {
+    return cachedStatement(this.db, sql)
+  }
+
   private one(sql: string, ...args: unknown[]): NodeRow | undefined {
-    const r = this.db.prepare(sql).get(...args) as Raw | undefined
+    const r = this.stmt(sql).get(...args) as Raw | undefined
     return r && toNode(r)
   }
 
@@ -112,12 +121,12 @@ export class SqliteNodes implements NodeStore {
   byTokenHash(tokenHash: string) { return this.one('SELECT * FROM nodes WHERE token_hash = ?', tokenHash) }
 
   list(workspaceId: string): NodeRow[] {
-    return (this.db.prepare('SELECT * FROM nodes WHERE workspace_id = ? ORDER BY name').all(workspaceId) as Raw[]).map(toNode)
+    return (this.stmt('SELECT * FROM nodes WHERE workspace_id = ? ORDER BY name').all(workspaceId) as Raw[]).map(toNode)
   }
 
   insert(n: NewNode): void {
-    this.db
-      .prepare(
+    this
+      .stmt(
         `INSERT INTO nodes (id, workspace_id, name, kind, role, version, machine_id, capabilities, tags, max_agents,
           delivery_adapter, status, handlers_live, load, active_agents, last_heartbeat_at, token_hash, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'offline', 0, NULL, 0, NULL, ?, ?)`,
@@ -127,8 +136,8 @@ export class SqliteNodes implements NodeStore {
   }
 
   reenrol(id: string, p: NodeEnrolPatch): void {
-    this.db
-      .prepare(
+    this
+      .stmt(
         `UPDATE nodes SET name = ?, kind = ?, role = ?, version = ?, machine_id = ?, capabilities = ?, tags = ?,
           max_agents = ?, delivery_adapter = ?, token_hash = ?, status = 'offline', handlers_live = 0 WHERE id = ?`,
       )
@@ -137,8 +146,8 @@ export class SqliteNodes implements NodeStore {
   }
 
   markRegistered(id: string, p: NodeRegisterPatch): void {
-    this.db
-      .prepare(
+    this
+      .stmt(
         `UPDATE nodes SET name = ?, version = ?, machine_id = COALESCE(?, machine_id), capabilities = ?, tags = ?,
           max_agents = ?, status = 'online', last_heartbeat_at = ? WHERE id = ?`,
       )
@@ -146,8 +155,8 @@ export class SqliteNodes implements NodeStore {
   }
 
   heartbeat(id: string, p: NodeHeartbeatPatch): void {
-    this.db
-      .prepare(
+    this
+      .stmt(
         `UPDATE nodes SET last_heartbeat_at = ?, load = COALESCE(?, load), active_agents = ?, handlers_live = ?,
           capabilities = COALESCE(?, capabilities), max_agents = COALESCE(?, max_agents), version = COALESCE(?, version)
          WHERE id = ?`,
@@ -157,40 +166,40 @@ export class SqliteNodes implements NodeStore {
   }
 
   setOffline(id: string): void {
-    this.db.prepare("UPDATE nodes SET status = 'offline' WHERE id = ?").run(id)
+    this.stmt("UPDATE nodes SET status = 'offline' WHERE id = ?").run(id)
   }
 
   setHandlersLive(id: string, live: boolean): void {
-    this.db.prepare('UPDATE nodes SET handlers_live = ? WHERE id = ?').run(live ? 1 : 0, id)
+    this.stmt('UPDATE nodes SET handlers_live = ? WHERE id = ?').run(live ? 1 : 0, id)
   }
 
   resetAllOffline(): void {
-    this.db.prepare("UPDATE nodes SET status = 'offline', handlers_live = 0").run()
+    this.stmt("UPDATE nodes SET status = 'offline', handlers_live = 0").run()
   }
 
   delete(id: string): void {
     this.db.transaction(() => {
-      this.db.prepare("UPDATE agents SET node_id = NULL, status = 'offline' WHERE node_id = ?").run(id)
-      this.db.prepare('DELETE FROM nodes WHERE id = ?').run(id)
+      this.stmt("UPDATE agents SET node_id = NULL, status = 'offline' WHERE node_id = ?").run(id)
+      this.stmt('DELETE FROM nodes WHERE id = ?').run(id)
     })()
   }
 
   staleOnline(cutoff: number): NodeRow[] {
-    return (this.db
-      .prepare("SELECT * FROM nodes WHERE status = 'online' AND (last_heartbeat_at IS NULL OR last_heartbeat_at < ?)")
+    return (this
+      .stmt("SELECT * FROM nodes WHERE status = 'online' AND (last_heartbeat_at IS NULL OR last_heartbeat_at < ?)")
       .all(cutoff) as Raw[]).map(toNode)
   }
 
   markLost(id: string): void {
     this.db.transaction(() => {
-      this.db.prepare("UPDATE nodes SET status = 'offline', handlers_live = 0 WHERE id = ?").run(id)
-      this.db.prepare("UPDATE agents SET status = 'offline' WHERE node_id = ? AND status = 'active'").run(id)
+      this.stmt("UPDATE nodes SET status = 'offline', handlers_live = 0 WHERE id = ?").run(id)
+      this.stmt("UPDATE agents SET status = 'offline' WHERE node_id = ? AND status = 'active'").run(id)
     })()
   }
 
   reserve(id: string): boolean {
-    return this.db
-      .prepare(
+    return this
+      .stmt(
         `UPDATE nodes SET reserved_agents = reserved_agents + 1
          WHERE id = ? AND (max_agents = 0 OR active_agents + reserved_agents < max_agents)`,
       )
@@ -198,15 +207,19 @@ export class SqliteNodes implements NodeStore {
   }
 
   release(id: string): void {
-    this.db.prepare('UPDATE nodes SET reserved_agents = MAX(0, reserved_agents - 1) WHERE id = ?').run(id)
+    this.stmt('UPDATE nodes SET reserved_agents = MAX(0, reserved_agents - 1) WHERE id = ?').run(id)
   }
 }
 
 export class SqliteAgents implements AgentStore {
   constructor(private readonly db: Database) {}
 
+  private stmt(sql: string) {
+    return cachedStatement(this.db, sql)
+  }
+
   private one(sql: string, ...args: unknown[]): AgentRow | undefined {
-    const r = this.db.prepare(sql).get(...args) as Raw | undefined
+    const r = this.stmt(sql).get(...args) as Raw | undefined
     return r && toAgent(r)
   }
 
@@ -215,16 +228,16 @@ export class SqliteAgents implements AgentStore {
   byTokenHash(tokenHash: string) { return this.one('SELECT * FROM agents WHERE token_hash = ?', tokenHash) }
 
   list(workspaceId: string): AgentRow[] {
-    return (this.db.prepare('SELECT * FROM agents WHERE workspace_id = ? ORDER BY name').all(workspaceId) as Raw[]).map(toAgent)
+    return (this.stmt('SELECT * FROM agents WHERE workspace_id = ? ORDER BY name').all(workspaceId) as Raw[]).map(toAgent)
   }
 
   listOnNode(nodeId: string): AgentRow[] {
-    return (this.db.prepare('SELECT * FROM agents WHERE node_id = ? ORDER BY name').all(nodeId) as Raw[]).map(toAgent)
+    return (this.stmt('SELECT * FROM agents WHERE node_id = ? ORDER BY name').all(nodeId) as Raw[]).map(toAgent)
   }
 
   insert(a: AgentRow, tokenHash: string): void {
-    this.db
-      .prepare(
+    this
+      .stmt(
         `INSERT INTO agents (id, workspace_id, name, type, status, metadata, token_hash, node_id, delivery_seq, delivery_ack_seq,
           origin_node_id, last_seen_at, wire_seq_base, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -234,12 +247,12 @@ export class SqliteAgents implements AgentStore {
   }
 
   setToken(id: string, tokenHash: string): void {
-    this.db.prepare('UPDATE agents SET token_hash = ?, revoked_at = NULL WHERE id = ?').run(tokenHash, id)
+    this.stmt('UPDATE agents SET token_hash = ?, revoked_at = NULL WHERE id = ?').run(tokenHash, id)
   }
 
   assume(id: string, nodeId: string, tokenHash: string): void {
-    this.db
-      .prepare("UPDATE agents SET token_hash = ?, node_id = ?, status = 'active', revoked_at = NULL, origin_node_id = COALESCE(origin_node_id, ?) WHERE id = ?")
+    this
+      .stmt("UPDATE agents SET token_hash = ?, node_id = ?, status = 'active', revoked_at = NULL, origin_node_id = COALESCE(origin_node_id, ?) WHERE id = ?")
       .run(tokenHash, nodeId, nodeId, id)
   }
 
@@ -249,28 +262,28 @@ export class SqliteAgents implements AgentStore {
 
   revoke(id: string, at: number): void {
     // token_hash is UNIQUE NOT NULL: an unmatchable per-agent value (never a SHA-256 hex).
-    this.db.prepare('UPDATE agents SET token_hash = ?, revoked_at = ? WHERE id = ?').run(`revoked:${id}:${at}`, at, id)
+    this.stmt('UPDATE agents SET token_hash = ?, revoked_at = ? WHERE id = ?').run(`revoked:${id}:${at}`, at, id)
   }
 
   setWireSeqBase(id: string, base: number): void {
-    this.db.prepare('UPDATE agents SET wire_seq_base = ? WHERE id = ?').run(base, id)
+    this.stmt('UPDATE agents SET wire_seq_base = ? WHERE id = ?').run(base, id)
   }
 
   touch(id: string, at: number): void {
-    this.db.prepare('UPDATE agents SET last_seen_at = ? WHERE id = ?').run(at, id)
+    this.stmt('UPDATE agents SET last_seen_at = ? WHERE id = ?').run(at, id)
   }
 
   bind(id: string, nodeId: string | null, status: AgentRow['status']): void {
-    this.db.prepare('UPDATE agents SET node_id = ?, status = ? WHERE id = ?').run(nodeId, status, id)
+    this.stmt('UPDATE agents SET node_id = ?, status = ? WHERE id = ?').run(nodeId, status, id)
   }
 
   setStatus(id: string, status: AgentRow['status']): void {
-    this.db.prepare('UPDATE agents SET status = ? WHERE id = ?').run(status, id)
+    this.stmt('UPDATE agents SET status = ? WHERE id = ?').run(status, id)
   }
 
   pendingCount(id: string, now: number): number {
-    const r = this.db
-      .prepare(
+    const r = this
+      .stmt(
         `SELECT COUNT(*) AS n FROM deliveries d JOIN agents a ON a.id = d.agent_id
          WHERE d.agent_id = ? AND d.status IN ('queued', 'delivered') AND d.seq > a.delivery_ack_seq AND d.expires_at > ?`,
       )
@@ -282,25 +295,29 @@ export class SqliteAgents implements AgentStore {
 export class SqliteChannels implements ChannelStore {
   constructor(private readonly db: Database) {}
 
+  private stmt(sql: string) {
+    return cachedStatement(this.db, sql)
+  }
+
   memberOf(agentId: string): ChannelRow[] {
-    return (this.db
-      .prepare('SELECT c.* FROM channel_members m JOIN channels c ON c.id = m.channel_id WHERE m.agent_id = ? ORDER BY c.name')
+    return (this
+      .stmt('SELECT c.* FROM channel_members m JOIN channels c ON c.id = m.channel_id WHERE m.agent_id = ? ORDER BY c.name')
       .all(agentId) as Raw[]).map(toChannel)
   }
 
   get(id: string): ChannelRow | undefined {
-    const r = this.db.prepare('SELECT * FROM channels WHERE id = ?').get(id) as Raw | undefined
+    const r = this.stmt('SELECT * FROM channels WHERE id = ?').get(id) as Raw | undefined
     return r && toChannel(r)
   }
 
   byName(workspaceId: string, name: string): ChannelRow | undefined {
-    const r = this.db.prepare('SELECT * FROM channels WHERE workspace_id = ? AND name = ?').get(workspaceId, name) as Raw | undefined
+    const r = this.stmt('SELECT * FROM channels WHERE workspace_id = ? AND name = ?').get(workspaceId, name) as Raw | undefined
     return r && toChannel(r)
   }
 
   list(workspaceId: string): Array<ChannelRow & { memberCount: number }> {
-    const rows = this.db
-      .prepare(
+    const rows = this
+      .stmt(
         `SELECT c.*, (SELECT COUNT(*) FROM channel_members m WHERE m.channel_id = c.id) AS member_count
          FROM channels c WHERE c.workspace_id = ? ORDER BY c.name`,
       )
@@ -309,25 +326,25 @@ export class SqliteChannels implements ChannelStore {
   }
 
   insert(ch: ChannelRow): void {
-    this.db
-      .prepare('INSERT INTO channels (id, workspace_id, name, topic, created_at) VALUES (?, ?, ?, ?, ?)')
+    this
+      .stmt('INSERT INTO channels (id, workspace_id, name, topic, created_at) VALUES (?, ?, ?, ?, ?)')
       .run(ch.id, ch.workspaceId, ch.name, ch.topic, ch.createdAt)
   }
 
   join(channelId: string, agentId: string, at: number): boolean {
-    const r = this.db
-      .prepare('INSERT INTO channel_members (channel_id, agent_id, joined_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
+    const r = this
+      .stmt('INSERT INTO channel_members (channel_id, agent_id, joined_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
       .run(channelId, agentId, at)
     return r.changes > 0
   }
 
   leave(channelId: string, agentId: string): boolean {
-    return this.db.prepare('DELETE FROM channel_members WHERE channel_id = ? AND agent_id = ?').run(channelId, agentId).changes > 0
+    return this.stmt('DELETE FROM channel_members WHERE channel_id = ? AND agent_id = ?').run(channelId, agentId).changes > 0
   }
 
   members(channelId: string): Array<{ agent: AgentRow; joinedAt: number }> {
-    const rows = this.db
-      .prepare(
+    const rows = this
+      .stmt(
         `SELECT a.*, m.joined_at AS member_joined_at FROM channel_members m JOIN agents a ON a.id = m.agent_id
          WHERE m.channel_id = ? ORDER BY a.name`,
       )
@@ -336,6 +353,6 @@ export class SqliteChannels implements ChannelStore {
   }
 
   isMember(channelId: string, agentId: string): boolean {
-    return this.db.prepare('SELECT 1 FROM channel_members WHERE channel_id = ? AND agent_id = ?').get(channelId, agentId) !== undefined
+    return this.stmt('SELECT 1 FROM channel_members WHERE channel_id = ? AND agent_id = ?').get(channelId, agentId) !== undefined
   }
 }

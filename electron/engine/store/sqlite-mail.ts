@@ -6,6 +6,7 @@
  * moved, so the caller can notify exactly once per transition.
  */
 import type { Database } from 'better-sqlite3'
+import { cachedStatement } from './statements'
 import type { DeliveryStatus } from '../../../shared/wire'
 import { deliveryId, newId } from '../ids'
 import type {
@@ -98,16 +99,20 @@ interface FanOut {
 export class SqliteMail implements MailStore {
   constructor(private readonly db: Database) {}
 
+  private stmt(sql: string) {
+    return cachedStatement(this.db, sql)
+  }
+
   private inFlight(agentId: string, now: number): number {
-    const r = this.db
-      .prepare("SELECT COUNT(*) AS n FROM deliveries WHERE agent_id = ? AND status IN ('queued', 'delivered') AND expires_at > ?")
+    const r = this
+      .stmt("SELECT COUNT(*) AS n FROM deliveries WHERE agent_id = ? AND status IN ('queued', 'delivered') AND expires_at > ?")
       .get(agentId, now) as { n: number }
     return r.n
   }
 
   private insertMessage(m: MessageInsert): MessageRow {
-    this.db
-      .prepare(
+    this
+      .stmt(
         `INSERT INTO messages (id, workspace_id, agent_id, channel_id, conversation_id, text, mode, attachments, thread_id, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -117,8 +122,8 @@ export class SqliteMail implements MailStore {
 
   /** Takes the next seq from the agent's high-water counter, so seqs are never reused. */
   private insertDelivery(workspaceId: string, message: MessageRow, recipientId: string, now: number, ttlMs: number): DeliveryRow {
-    const { delivery_seq: seq } = this.db
-      .prepare('UPDATE agents SET delivery_seq = delivery_seq + 1 WHERE id = ? RETURNING delivery_seq')
+    const { delivery_seq: seq } = this
+      .stmt('UPDATE agents SET delivery_seq = delivery_seq + 1 WHERE id = ? RETURNING delivery_seq')
       .get(recipientId) as { delivery_seq: number }
     const row: DeliveryRow = {
       id: deliveryId(message.id, recipientId),
@@ -136,8 +141,8 @@ export class SqliteMail implements MailStore {
       failedAt: null,
       createdAt: now,
     }
-    this.db
-      .prepare(
+    this
+      .stmt(
         `INSERT INTO deliveries (id, workspace_id, message_id, agent_id, seq, status, mode, expires_at, created_at)
          VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
       )
@@ -158,8 +163,8 @@ export class SqliteMail implements MailStore {
           id: newId('dfail_'), workspaceId: f.workspaceId, messageId: f.message.id, recipientId: r.id, senderId: f.from.id,
           reason: 'depth_cap', createdAt: f.now,
         }
-        this.db
-          .prepare('INSERT INTO delivery_failures (id, workspace_id, message_id, recipient_id, sender_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        this
+      .stmt('INSERT INTO delivery_failures (id, workspace_id, message_id, recipient_id, sender_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
           .run(failure.id, failure.workspaceId, failure.messageId, failure.recipientId, failure.senderId, failure.reason, failure.createdAt)
         failures.push(failure)
         continue
@@ -174,14 +179,14 @@ export class SqliteMail implements MailStore {
       // Reject-new: the cap is checked before anything is written.
       if (this.inFlight(input.to.id, input.now) >= input.maxInFlight) return { ok: false, reason: 'mailbox_full' }
       const [a, b] = [input.from.id, input.to.id].sort()
-      let conv = this.db
-        .prepare("SELECT * FROM conversations WHERE workspace_id = ? AND agent_a = ? AND agent_b = ? AND kind = 'dm'")
+      let conv = this
+      .stmt("SELECT * FROM conversations WHERE workspace_id = ? AND agent_a = ? AND agent_b = ? AND kind = 'dm'")
         .get(input.workspaceId, a, b) as Raw | undefined
       if (!conv) {
-        this.db
-          .prepare("INSERT INTO conversations (id, workspace_id, agent_a, agent_b, kind, created_at) VALUES (?, ?, ?, ?, 'dm', ?)")
+        this
+      .stmt("INSERT INTO conversations (id, workspace_id, agent_a, agent_b, kind, created_at) VALUES (?, ?, ?, ?, 'dm', ?)")
           .run(input.conversationId, input.workspaceId, a, b, input.now)
-        const add = this.db.prepare('INSERT OR IGNORE INTO conversation_members (conversation_id, agent_id, joined_at) VALUES (?, ?, ?)')
+        const add = this.stmt('INSERT OR IGNORE INTO conversation_members (conversation_id, agent_id, joined_at) VALUES (?, ?, ?)')
         add.run(input.conversationId, a, input.now)
         add.run(input.conversationId, b, input.now)
         conv = { id: input.conversationId, workspace_id: input.workspaceId, agent_a: a, agent_b: b, kind: 'dm', name: null, created_at: input.now }
@@ -203,8 +208,8 @@ export class SqliteMail implements MailStore {
         conversationId: null, text: input.text, mode: input.mode, attachments: input.attachments, threadId: input.threadId ?? null,
         createdAt: input.now,
       })
-      const recipients = this.db
-        .prepare(
+      const recipients = this
+      .stmt(
           `SELECT a.id, a.name FROM channel_members m JOIN agents a ON a.id = m.agent_id
            WHERE m.channel_id = ? AND a.id != ? ORDER BY a.name`,
         )
@@ -220,8 +225,8 @@ export class SqliteMail implements MailStore {
         conversationId: input.conversation.id, text: input.text, mode: input.mode, attachments: input.attachments,
         threadId: input.threadId ?? null, createdAt: input.now,
       })
-      const recipients = this.db
-        .prepare(
+      const recipients = this
+      .stmt(
           `SELECT a.id, a.name FROM conversation_members m JOIN agents a ON a.id = m.agent_id
            WHERE m.conversation_id = ? AND a.id != ? ORDER BY a.name`,
         )
@@ -232,51 +237,51 @@ export class SqliteMail implements MailStore {
 
   createGroup(conv: ConversationRow, memberIds: string[]): void {
     this.db.transaction(() => {
-      this.db
-        .prepare('INSERT INTO conversations (id, workspace_id, agent_a, agent_b, kind, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      this
+      .stmt('INSERT INTO conversations (id, workspace_id, agent_a, agent_b, kind, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
         .run(conv.id, conv.workspaceId, conv.id, conv.id, 'group', conv.name, conv.createdAt)
-      const add = this.db.prepare('INSERT OR IGNORE INTO conversation_members (conversation_id, agent_id, joined_at) VALUES (?, ?, ?)')
+      const add = this.stmt('INSERT OR IGNORE INTO conversation_members (conversation_id, agent_id, joined_at) VALUES (?, ?, ?)')
       for (const id of memberIds) add.run(conv.id, id, conv.createdAt)
     })()
   }
 
   addConversationMember(conversationId: string, agentId: string, at: number): boolean {
-    return this.db
-      .prepare('INSERT OR IGNORE INTO conversation_members (conversation_id, agent_id, joined_at) VALUES (?, ?, ?)')
+    return this
+      .stmt('INSERT OR IGNORE INTO conversation_members (conversation_id, agent_id, joined_at) VALUES (?, ?, ?)')
       .run(conversationId, agentId, at).changes > 0
   }
 
   removeConversationMember(conversationId: string, agentId: string): boolean {
-    return this.db.prepare('DELETE FROM conversation_members WHERE conversation_id = ? AND agent_id = ?').run(conversationId, agentId).changes > 0
+    return this.stmt('DELETE FROM conversation_members WHERE conversation_id = ? AND agent_id = ?').run(conversationId, agentId).changes > 0
   }
 
   conversationMembers(conversationId: string): string[] {
-    return (this.db
-      .prepare('SELECT agent_id FROM conversation_members WHERE conversation_id = ? ORDER BY joined_at, agent_id')
+    return (this
+      .stmt('SELECT agent_id FROM conversation_members WHERE conversation_id = ? ORDER BY joined_at, agent_id')
       .all(conversationId) as Array<{ agent_id: string }>).map((r) => r.agent_id)
   }
 
   message(workspaceId: string, id: string): MessageRow | undefined {
-    const r = this.db.prepare('SELECT * FROM messages WHERE workspace_id = ? AND id = ?').get(workspaceId, id) as Raw | undefined
+    const r = this.stmt('SELECT * FROM messages WHERE workspace_id = ? AND id = ?').get(workspaceId, id) as Raw | undefined
     return r && toMessage(r)
   }
 
   deliveriesForMessage(messageId: string): DeliveryRow[] {
-    return (this.db.prepare('SELECT * FROM deliveries WHERE message_id = ? ORDER BY agent_id').all(messageId) as Raw[]).map(toDelivery)
+    return (this.stmt('SELECT * FROM deliveries WHERE message_id = ? ORDER BY agent_id').all(messageId) as Raw[]).map(toDelivery)
   }
 
   failuresForMessage(messageId: string): DeliveryFailureRow[] {
-    return (this.db.prepare('SELECT * FROM delivery_failures WHERE message_id = ? ORDER BY created_at').all(messageId) as Raw[]).map(toFailure)
+    return (this.stmt('SELECT * FROM delivery_failures WHERE message_id = ? ORDER BY created_at').all(messageId) as Raw[]).map(toFailure)
   }
 
   conversation(workspaceId: string, id: string): ConversationRow | undefined {
-    const r = this.db.prepare('SELECT * FROM conversations WHERE workspace_id = ? AND id = ?').get(workspaceId, id) as Raw | undefined
+    const r = this.stmt('SELECT * FROM conversations WHERE workspace_id = ? AND id = ?').get(workspaceId, id) as Raw | undefined
     return r && toConversation(r)
   }
 
   conversationsFor(agentId: string): ConversationRow[] {
-    return (this.db
-      .prepare(
+    return (this
+      .stmt(
         `SELECT c.* FROM conversations c JOIN conversation_members m ON m.conversation_id = c.id
          WHERE m.agent_id = ? ORDER BY c.created_at DESC`,
       )
@@ -285,8 +290,8 @@ export class SqliteMail implements MailStore {
 
   private page(column: 'channel_id' | 'conversation_id', key: string, limit: number, before?: string): MessageRow[] {
     // Top-level messages only; thread replies are read through /messages/:id/replies.
-    const rows = this.db
-      .prepare(
+    const rows = this
+      .stmt(
         `SELECT * FROM messages WHERE ${column} = ? AND thread_id IS NULL
            AND (? IS NULL OR rowid < (SELECT rowid FROM messages WHERE id = ?))
          ORDER BY rowid DESC LIMIT ?`,
@@ -305,17 +310,17 @@ export class SqliteMail implements MailStore {
   }
 
   replies(parentId: string, limit: number): MessageRow[] {
-    return (this.db.prepare('SELECT * FROM messages WHERE thread_id = ? ORDER BY rowid LIMIT ?').all(parentId, limit) as Raw[]).map(toMessage)
+    return (this.stmt('SELECT * FROM messages WHERE thread_id = ? ORDER BY rowid LIMIT ?').all(parentId, limit) as Raw[]).map(toMessage)
   }
 
   replyCount(parentId: string): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM messages WHERE thread_id = ?').get(parentId) as { n: number }).n
+    return (this.stmt('SELECT COUNT(*) AS n FROM messages WHERE thread_id = ?').get(parentId) as { n: number }).n
   }
 
   pendingFor(agentId: string, now: number, includeDelivered: boolean): DeliveryRow[] {
     const statuses = includeDelivered ? "('queued', 'delivered')" : "('queued')"
-    return (this.db
-      .prepare(
+    return (this
+      .stmt(
         `SELECT d.* FROM deliveries d JOIN agents a ON a.id = d.agent_id
          WHERE d.agent_id = ? AND d.status IN ${statuses} AND d.seq > a.delivery_ack_seq AND d.expires_at > ?
          ORDER BY d.seq`,
@@ -324,33 +329,33 @@ export class SqliteMail implements MailStore {
   }
 
   agentsWithQueued(now: number): string[] {
-    return (this.db
-      .prepare("SELECT DISTINCT agent_id FROM deliveries WHERE status = 'queued' AND expires_at > ?")
+    return (this
+      .stmt("SELECT DISTINCT agent_id FROM deliveries WHERE status = 'queued' AND expires_at > ?")
       .all(now) as Array<{ agent_id: string }>).map((r) => r.agent_id)
   }
 
   markDelivered(id: string, at: number): boolean {
-    return this.db.prepare("UPDATE deliveries SET status = 'delivered', delivered_at = ? WHERE id = ? AND status = 'queued'").run(at, id).changes > 0
+    return this.stmt("UPDATE deliveries SET status = 'delivered', delivered_at = ? WHERE id = ? AND status = 'queued'").run(at, id).changes > 0
   }
 
   ackUpTo(agentId: string, upToSeq: number, at: number): DeliveryRow[] {
     return this.db.transaction((): DeliveryRow[] => {
       // Clamp to the high-water mark so a bogus ack cannot hide future mail behind the cursor.
-      const moved = this.db
-        .prepare(
+      const moved = this
+      .stmt(
           `UPDATE agents SET delivery_ack_seq = MIN(?, delivery_seq)
            WHERE id = ? AND delivery_ack_seq < MIN(?, delivery_seq)`,
         )
         .run(upToSeq, agentId, upToSeq).changes > 0
       if (!moved) return []
-      const rows = (this.db
-        .prepare(
+      const rows = (this
+      .stmt(
           `UPDATE deliveries SET status = 'acked', acked_at = ?
            WHERE agent_id = ? AND seq <= ? AND status IN ('queued', 'delivered', 'failed') RETURNING *`,
         )
         .all(at, agentId, upToSeq) as Raw[]).map(toDelivery)
       // An ack also reads: receipts for every message it covered.
-      const receipt = this.db.prepare('INSERT OR IGNORE INTO message_reads (message_id, agent_id, read_at) VALUES (?, ?, ?)')
+      const receipt = this.stmt('INSERT OR IGNORE INTO message_reads (message_id, agent_id, read_at) VALUES (?, ?, ?)')
       for (const r of rows) receipt.run(r.messageId, agentId, at)
       return rows.sort((a, b) => a.seq - b.seq)
     })()
@@ -358,16 +363,16 @@ export class SqliteMail implements MailStore {
 
   compactCursor(agentId: string): number {
     return this.db.transaction((): number => {
-      const agent = this.db.prepare('SELECT delivery_seq, delivery_ack_seq FROM agents WHERE id = ?').get(agentId) as
+      const agent = this.stmt('SELECT delivery_seq, delivery_ack_seq FROM agents WHERE id = ?').get(agentId) as
         | { delivery_seq: number; delivery_ack_seq: number }
         | undefined
       if (!agent) return 0
-      const open = this.db
-        .prepare("SELECT MIN(seq) AS s FROM deliveries WHERE agent_id = ? AND seq > ? AND status NOT IN ('acked', 'dead_lettered')")
+      const open = this
+      .stmt("SELECT MIN(seq) AS s FROM deliveries WHERE agent_id = ? AND seq > ? AND status NOT IN ('acked', 'dead_lettered')")
         .get(agentId, agent.delivery_ack_seq) as { s: number | null }
       const target = open.s === null ? agent.delivery_seq : open.s - 1
       if (target > agent.delivery_ack_seq) {
-        this.db.prepare('UPDATE agents SET delivery_ack_seq = ? WHERE id = ? AND delivery_ack_seq < ?').run(target, agentId, target)
+        this.stmt('UPDATE agents SET delivery_ack_seq = ? WHERE id = ? AND delivery_ack_seq < ?').run(target, agentId, target)
         return target
       }
       return agent.delivery_ack_seq
@@ -375,8 +380,8 @@ export class SqliteMail implements MailStore {
   }
 
   expire(now: number): DeliveryRow[] {
-    return (this.db
-      .prepare(
+    return (this
+      .stmt(
         `UPDATE deliveries SET status = 'dead_lettered', dead_lettered_at = ?, reason = 'ttl_expired'
          WHERE status IN ('queued', 'delivered', 'failed') AND expires_at <= ? RETURNING *`,
       )
@@ -385,9 +390,9 @@ export class SqliteMail implements MailStore {
 
   markRead(messageId: string, agentId: string, at: number): DeliveryRow | undefined {
     return this.db.transaction((): DeliveryRow | undefined => {
-      this.db.prepare('INSERT OR IGNORE INTO message_reads (message_id, agent_id, read_at) VALUES (?, ?, ?)').run(messageId, agentId, at)
-      const r = this.db
-        .prepare(
+      this.stmt('INSERT OR IGNORE INTO message_reads (message_id, agent_id, read_at) VALUES (?, ?, ?)').run(messageId, agentId, at)
+      const r = this
+      .stmt(
           `UPDATE deliveries SET status = 'acked', acked_at = ?
            WHERE message_id = ? AND agent_id = ? AND status IN ('queued', 'delivered', 'failed') RETURNING *`,
         )
@@ -397,16 +402,16 @@ export class SqliteMail implements MailStore {
   }
 
   readers(messageId: string): Array<{ agentId: string; readAt: number }> {
-    return (this.db
-      .prepare('SELECT agent_id, read_at FROM message_reads WHERE message_id = ? ORDER BY read_at, agent_id')
+    return (this
+      .stmt('SELECT agent_id, read_at FROM message_reads WHERE message_id = ? ORDER BY read_at, agent_id')
       .all(messageId) as Array<{ agent_id: string; read_at: number }>).map((r) => ({ agentId: r.agent_id, readAt: r.read_at }))
   }
 
   search(q: SearchQuery): MessageRow[] {
     const match = ftsQuery(q.q)
     if (!match) return []
-    const rows = this.db
-      .prepare(
+    const rows = this
+      .stmt(
         `SELECT m.* FROM messages_fts f JOIN messages m ON m.rowid = f.rowid
          WHERE messages_fts MATCH ? AND m.workspace_id = ?
            AND (? IS NULL OR m.channel_id = ?)
@@ -421,7 +426,7 @@ export class SqliteMail implements MailStore {
   }
 
   delivery(workspaceId: string, id: string): DeliveryRow | undefined {
-    const r = this.db.prepare('SELECT * FROM deliveries WHERE workspace_id = ? AND id = ?').get(workspaceId, id) as Raw | undefined
+    const r = this.stmt('SELECT * FROM deliveries WHERE workspace_id = ? AND id = ?').get(workspaceId, id) as Raw | undefined
     return r && toDelivery(r)
   }
 
@@ -430,59 +435,59 @@ export class SqliteMail implements MailStore {
     if (wanted.length === 0) return []
     const marks = wanted.map(() => '?').join(', ')
     const liveOnly = wanted.every((s) => s === 'queued' || s === 'delivered')
-    return (this.db
-      .prepare(
+    return (this
+      .stmt(
         `SELECT * FROM deliveries WHERE agent_id = ? AND seq > ? AND status IN (${marks}) AND (? = 0 OR expires_at > ?) ORDER BY seq LIMIT ?`,
       )
       .all(agentId, afterSeq, ...wanted, liveOnly ? 1 : 0, now, limit) as Raw[]).map(toDelivery)
   }
 
   ackOne(id: string, at: number): DeliveryRow | undefined {
-    const r = this.db
-      .prepare("UPDATE deliveries SET status = 'acked', acked_at = ? WHERE id = ? AND status IN ('queued', 'delivered', 'failed') RETURNING *")
+    const r = this
+      .stmt("UPDATE deliveries SET status = 'acked', acked_at = ? WHERE id = ? AND status IN ('queued', 'delivered', 'failed') RETURNING *")
       .get(at, id) as Raw | undefined
-    if (r) this.db.prepare('INSERT OR IGNORE INTO message_reads (message_id, agent_id, read_at) VALUES (?, ?, ?)').run(r.message_id, r.agent_id, at)
+    if (r) this.stmt('INSERT OR IGNORE INTO message_reads (message_id, agent_id, read_at) VALUES (?, ?, ?)').run(r.message_id, r.agent_id, at)
     return r && toDelivery(r)
   }
 
   failOne(id: string, at: number, reason: string): DeliveryRow | undefined {
-    const r = this.db
-      .prepare("UPDATE deliveries SET status = 'failed', failed_at = ?, reason = ? WHERE id = ? AND status IN ('queued', 'delivered') RETURNING *")
+    const r = this
+      .stmt("UPDATE deliveries SET status = 'failed', failed_at = ?, reason = ? WHERE id = ? AND status IN ('queued', 'delivered') RETURNING *")
       .get(at, reason, id) as Raw | undefined
     return r && toDelivery(r)
   }
 
   deferOne(id: string): DeliveryRow | undefined {
-    const r = this.db
-      .prepare("UPDATE deliveries SET status = 'queued' WHERE id = ? AND status IN ('delivered', 'failed') RETURNING *")
+    const r = this
+      .stmt("UPDATE deliveries SET status = 'queued' WHERE id = ? AND status IN ('delivered', 'failed') RETURNING *")
       .get(id) as Raw | undefined
     return r && toDelivery(r)
   }
 
   deliveriesAfter(agentId: string, afterSeq: number, limit: number): DeliveryRow[] {
-    return (this.db
-      .prepare("SELECT * FROM deliveries WHERE agent_id = ? AND seq > ? AND status != 'dead_lettered' ORDER BY seq LIMIT ?")
+    return (this
+      .stmt("SELECT * FROM deliveries WHERE agent_id = ? AND seq > ? AND status != 'dead_lettered' ORDER BY seq LIMIT ?")
       .all(agentId, afterSeq, limit) as Raw[]).map(toDelivery)
   }
 
   inbox(agentId: string): InboxRow {
-    const channels = this.db
-      .prepare(
+    const channels = this
+      .stmt(
         `SELECT c.name AS channel_name, COUNT(*) AS n FROM deliveries d
          JOIN messages m ON m.id = d.message_id JOIN channels c ON c.id = m.channel_id
          WHERE d.agent_id = ? AND d.status IN ('queued', 'delivered', 'failed')
          GROUP BY c.id ORDER BY c.name`,
       )
       .all(agentId) as Array<{ channel_name: string; n: number }>
-    const dms = this.db
-      .prepare(
+    const dms = this
+      .stmt(
         `SELECT m.conversation_id AS conversation_id, COUNT(*) AS n, MAX(m.rowid) AS last_rowid FROM deliveries d
          JOIN messages m ON m.id = d.message_id
          WHERE d.agent_id = ? AND m.conversation_id IS NOT NULL AND d.status IN ('queued', 'delivered', 'failed')
          GROUP BY m.conversation_id ORDER BY last_rowid DESC`,
       )
       .all(agentId) as Array<{ conversation_id: string; n: number; last_rowid: number }>
-    const lastStmt = this.db.prepare(
+    const lastStmt = this.stmt(
       'SELECT m.*, a.name AS from_name FROM messages m JOIN agents a ON a.id = m.agent_id WHERE m.rowid = ?',
     )
     return {

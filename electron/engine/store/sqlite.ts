@@ -13,6 +13,7 @@ import { SqliteInvocations } from './sqlite-actions'
 
 export type Db = Database.Database
 
+
 export const DB_FILE = 'engine.sqlite'
 
 function migrate(db: Db): void {
