@@ -1,4 +1,7 @@
 /**
+ * (Copy of the launcher another session wrote at test/support/real-broker.ts, kept here
+ * so the interop tests do not depend on an uncommitted file outside test/interop.)
+ *
  * The real agent-relay broker (`@agent-relay/broker-linux-x64`, a static Linux x64
  * binary) as a child process, pointed at a given engine URL and workspace key, with a
  * temp HOME and cwd (see ../shared/reference/relay-broker-interop.md).
