@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { api, startTestEngine, waitFor, type Harness } from '../engine/helpers'
-import { realBrokerAvailability, startRealBroker, type RealBroker } from './broker-process'
+import { realBrokerAvailability, startRealBroker, type RealBroker } from '../support/real-broker'
 
 const availability = realBrokerAvailability()
 const skipReason = availability.ok ? '' : availability.reason
