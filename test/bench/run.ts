@@ -5,7 +5,7 @@
  *    loopback WebSocket round trip plus a PTY write and its echo) → bench-results/skeleton.json;
  * 2. peer — the same scenarios on our engine through our broker and through the real
  *    agent-relay broker, side by side (./peer.ts) → bench-results/peer.json.
- * `BENCH_ONLY=skeleton|peer` runs one part; counts: BENCH_COUNT, BENCH_PEER_* (see peer.ts).
+ * `BENCH_ONLY=skeleton|peer|engine` runs one part; counts: BENCH_COUNT, BENCH_PEER_* (see peer.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -18,6 +18,7 @@ import { Broker, type BrokerEvent } from '../../electron/broker'
 import { EngineApi } from '../../electron/broker/engine-api'
 import { startEngine } from '../../electron/engine'
 import { defaultPeerConfig, peerRows, runPeer } from './peer'
+import { benchEngine } from './engine'
 import { summarize, table } from './stats'
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 200)
@@ -129,8 +130,23 @@ const ONLY = process.env.BENCH_ONLY ?? ''
 const resultsDir = resolve(__dirname, '../../bench-results')
 
 async function main() {
-  if (ONLY !== 'peer') await skeleton()
-  if (ONLY !== 'skeleton') await peer()
+  if (!ONLY || ONLY === 'skeleton') await skeleton()
+  if (!ONLY || ONLY === 'peer') await peer()
+  if (!ONLY || ONLY === 'engine') await engine()
+}
+
+async function engine() {
+  const r = await benchEngine()
+  mkdirSync(resultsDir, { recursive: true })
+  writeFileSync(join(resultsDir, 'engine.json'), JSON.stringify({ at: new Date().toISOString(), ...r }, null, 2))
+  process.stdout.write(`\nengine alone (REST sends → one acking node socket)\n\n`)
+  process.stdout.write(
+    `${table([
+      { measure: 'messages/s through one engine into 10 agents', value: r.messagesPerSecondTenAgents },
+      { measure: 'drain 10,000 queued messages after a restart (ms)', value: r.drainTenThousandMs },
+    ])}\n`,
+  )
+  process.stdout.write('written to bench-results/engine.json\n')
 }
 
 async function peer() {

@@ -166,16 +166,3 @@ export async function benchEngine(): Promise<EngineBenchResult> {
     drainTenThousandMs: Math.round(drainTenThousandMs),
   }
 }
-
-if (process.argv[1] && /bench-engine\.ts$/.test(process.argv[1])) {
-  benchEngine().then(
-    (r) => {
-      process.stdout.write(`${JSON.stringify(r)}\n`)
-      process.exit(0)
-    },
-    (err: unknown) => {
-      process.stderr.write(`${String(err)}\n`)
-      process.exit(1)
-    },
-  )
-}
