@@ -4,7 +4,7 @@
  * compose to a channel, a notification toast, stopping an agent, and settings + agents +
  * feed history surviving a restart of serve. Screenshots of the main views go to test-results/.
  */
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -116,6 +116,19 @@ describe('desktop flows in Chromium', () => {
     await page.selectOption('[data-testid="feed-filter-channel"]', '#team')
     await poll(() => page.locator('[data-testid="feed-item"]').count()).toBe(1)
     await page.selectOption('[data-testid="feed-filter-channel"]', '')
+
+    // Another agent of the workspace writes to the human user: it shows in the feed, marked for you.
+    const engine = ((await page.textContent('[data-testid="node-status"]')) ?? '').match(/http:\/\/127\.0\.0\.1:\d+/)?.[0]
+    const key = JSON.parse(readFileSync(resolve(serve.dataDir, 'secrets', 'embedded-workspace.json'), 'utf8')).workspaceKey as string
+    const bot = (await (await fetch(`${engine}/v1/agents`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'reviewer-bot' }) })).json()) as { data: { token: string } }
+    const user = ((await page.textContent('.compose-row .muted')) ?? '').replace(/^as /, '')
+    const posted = await fetch(`${engine}/v1/dm`, { method: 'POST', headers: { authorization: `Bearer ${bot.data.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: user, text: `review done ${marker}` }) })
+    expect(posted.status).toBe(201)
+    const toYou = page.locator('[data-testid="feed-item"].to-user', { hasText: `review done ${marker}` })
+    await toYou.waitFor({ timeout: 10_000 })
+    expect(await toYou.textContent()).toContain(`${user} (you)`)
+    await dm.locator('.feed-head').click() // the filter round trip closed it: show the timeline again
+    await dm.locator('[data-testid="feed-timeline"]').waitFor()
     await page.screenshot({ path: resolve(shots, 'main-feed-trace.png') })
   })
 
