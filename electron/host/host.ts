@@ -382,6 +382,8 @@ export function createHost(options: HostOptions): Host {
   function onUserDelivery(u: { messageId: string; agent?: string; state: string; at: number; detail?: string }): void {
     const existing = feed.get(u.messageId)
     if (!existing) return
+    // A recipient on this node: the broker already reports each step, finer than the engine.
+    if (u.agent && broker?.listAgents().some((a) => a.name === u.agent)) return
     const map: Record<string, FeedMessage['state']> = {
       queued: 'queued', pending: 'queued', delivered: 'received', received: 'received', injected: 'typed', typed: 'typed',
       verified: 'verified', acked: 'acked', read: 'acked', failed: 'failed', expired: 'expired', dead: 'failed', dead_lettered: 'failed', dead_letter: 'failed',
