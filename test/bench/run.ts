@@ -5,7 +5,7 @@
  *    loopback WebSocket round trip plus a PTY write and its echo) → bench-results/skeleton.json;
  * 2. peer — the same scenarios on our engine through our broker and through the real
  *    agent-relay broker, side by side (./peer.ts) → bench-results/peer.json.
- * `BENCH_ONLY=skeleton|peer|engine` runs one part; counts: BENCH_COUNT, BENCH_PEER_* (see peer.ts).
+ * `BENCH_ONLY=skeleton|peer|engine|ui` runs one part; counts: BENCH_COUNT, BENCH_PEER_* (see peer.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -19,6 +19,7 @@ import { EngineApi } from '../../electron/broker/engine-api'
 import { startEngine } from '../../electron/engine'
 import { defaultPeerConfig, peerRows, runPeer } from './peer'
 import { benchEngine } from './engine'
+import { benchUi } from './ui-bench'
 import { summarize, table } from './stats'
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 200)
@@ -133,6 +134,16 @@ async function main() {
   if (!ONLY || ONLY === 'skeleton') await skeleton()
   if (!ONLY || ONLY === 'peer') await peer()
   if (!ONLY || ONLY === 'engine') await engine()
+  if (!ONLY || ONLY === 'ui') await ui()
+}
+
+async function ui() {
+  const r = await benchUi()
+  mkdirSync(resultsDir, { recursive: true })
+  writeFileSync(join(resultsDir, 'ui.json'), JSON.stringify({ at: new Date().toISOString(), ...r }, null, 2))
+  process.stdout.write(`\nUI under load (npm run serve + Chromium; see test/bench/ui-bench.ts for the scenario)\n\n`)
+  process.stdout.write(`${table(Object.entries(r).map(([measure, value]) => ({ measure, value })))}\n`)
+  process.stdout.write('written to bench-results/ui.json\n')
 }
 
 async function engine() {
