@@ -11,22 +11,13 @@
 import { afterEach, expect, it } from 'vitest'
 import { startFakeEngine } from './fake-engine'
 import { makeNode, markers } from './harness'
+import { rng } from '../support/rng'
 
 const cleanups: Array<() => Promise<unknown>> = []
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined)
 })
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const AGENTS = 5
 const MESSAGES = 1000

@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { api, NodeClient, postOversized, seedWorld, startTestEngine, type Harness } from './helpers'
+import { rng } from '../support/rng'
 
 let h: Harness | undefined
 const clients: NodeClient[] = []
@@ -13,16 +14,6 @@ afterEach(async () => {
   h = undefined
 })
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 async function stillDelivers(url: string, w: Awaited<ReturnType<typeof seedWorld>>, text: string): Promise<void> {
   // A fresh token for the sender: the fuzz may legitimately have revoked or rotated alice's.

@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { DELIVERY_CURSOR_CAPABILITY } from '../../shared/wire'
 import { api, waitFor } from './helpers'
+import { rng } from '../support/rng'
 
 const TSX_CLI = join(process.cwd(), 'node_modules/tsx/dist/cli.mjs')
 const ENGINE_CLI = join(process.cwd(), 'electron/engine/cli.ts')
@@ -23,16 +24,6 @@ const TOTAL = 1000
 const KILLS = 5
 
 /** Deterministic RNG (mulberry32) so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface EngineProc { child: ChildProcess; url: string; exited: Promise<void> }
 const children = new Set<ChildProcess>()

@@ -123,18 +123,11 @@ export interface NewNode extends Omit<NodeRow, 'status' | 'handlersLive' | 'load
   tokenHash: string
 }
 
-export interface NodeEnrolPatch {
-  name: string
-  kind: string
-  role: string
-  version: string
-  machineId: string | null
-  capabilities: NodeCapability[]
-  tags: string[]
-  maxAgents: number
-  deliveryAdapter: string | null
-  tokenHash: string
-}
+/** What a re-enrolment (token rotation) overwrites on the node row. */
+export type NodeEnrolPatch = Pick<
+  NodeRow,
+  'name' | 'kind' | 'role' | 'version' | 'machineId' | 'capabilities' | 'tags' | 'maxAgents' | 'deliveryAdapter'
+> & { tokenHash: string }
 
 export interface NodeRegisterPatch {
   name: string
