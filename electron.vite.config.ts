@@ -20,7 +20,16 @@ export default defineConfig({
   main: {
     // dependencies (node-pty, better-sqlite3, ws, zod, hono) stay external: the default
     // externalizeDeps reads package.json, and native modules must never be bundled.
-    build: { rollupOptions: { input: { index: resolve(__dirname, 'electron/main/index.ts') } } },
+    // The embedded engine runs in a worker thread (electron/host/embedded-engine.ts): its
+    // entry is built next to index.js.
+    build: {
+      rollupOptions: {
+        input: {
+          index: resolve(__dirname, 'electron/main/index.ts'),
+          'engine-worker': resolve(__dirname, 'electron/host/engine-worker.ts'),
+        },
+      },
+    },
   },
   preload: {
     build: {

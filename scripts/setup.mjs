@@ -53,8 +53,8 @@ if (!existsSync(installed) || mtime(join(root, 'package-lock.json')) > mtime(ins
 const built = join(root, 'out', 'renderer', 'index.html')
 const sources = Math.max(
   newestIn(join(root, 'renderer')),
-  newestIn(join(root, 'electron', 'main')),
-  newestIn(join(root, 'electron', 'preload')),
+  // main bundles the host, broker and engine too
+  newestIn(join(root, 'electron')),
   newestIn(join(root, 'shared')),
   mtime(join(root, 'electron.vite.config.ts')),
 )

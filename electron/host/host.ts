@@ -30,7 +30,7 @@ import {
 import { Broker, BrokerError, KNOWN_AGENT_CLIS, defaultStateDir, type AgentSnapshot, type BrokerEvent, type BrokerOptions } from '../broker'
 import { resolveCommand } from '../broker/agent-runtime'
 import { EngineApi, EngineApiError } from '../broker'
-import { startEngine, type RunningEngine } from '../engine'
+import { startEmbeddedEngine, type EmbeddedEngine } from './embedded-engine'
 import { AgentBook, resumeArgs, type AgentRecord } from './agent-book'
 import { joinChannel, postToChannel } from './channels'
 import { FeedBook } from './feed'
@@ -162,7 +162,7 @@ export function createHost(options: HostOptions): Host {
 
   let engineSettings = currentEngine()
   let startedWith = startKey()
-  let engine: RunningEngine | undefined
+  let engine: EmbeddedEngine | undefined
   let broker: Broker | undefined
   let api: EngineApi | undefined
   let userStream: UserStream | undefined
@@ -410,8 +410,9 @@ export function createHost(options: HostOptions): Host {
     }
     try {
       if (engineSettings.mode === 'embedded') {
-        engine = await startEngine({ port: 0, dataDir: join(options.dataDir, 'engine'), log: (l, m) => log(l, `engine: ${m}`) })
+        engine = await startEmbeddedEngine(join(options.dataDir, 'engine'), (l, m) => log(l, `engine: ${m}`))
         engineUrl = engine.url
+        log('info', `embedded engine at ${engine.url} (${engine.isolation === 'worker' ? 'own thread' : 'this thread'})`)
       }
       api = new EngineApi({ baseUrl: engineUrl })
       const ws = await bootstrapWorkspace()

@@ -1,0 +1,41 @@
+/** The embedded engine runs in its own thread where a worker entry exists, inline otherwise. */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { startEmbeddedEngine, workerEntry } from '../../electron/host/embedded-engine'
+import { tempDir } from '../support/wait'
+
+const built = resolve(__dirname, '../../out/main/engine-worker.js')
+
+describe('embedded engine', () => {
+  it('prefers a built worker, takes the .ts source only under tsx, else runs inline', () => {
+    const dir = tempDir('entry')
+    expect(workerEntry(dir, [])).toBeUndefined()
+    writeFileSync(join(dir, 'engine-worker.ts'), '')
+    expect(workerEntry(dir, [])).toBeUndefined()
+    expect(workerEntry(dir, ['--import', 'file:///x/node_modules/tsx/dist/loader.mjs'])).toBe(join(dir, 'engine-worker.ts'))
+    writeFileSync(join(dir, 'engine-worker.js'), '')
+    expect(workerEntry(dir, [])).toBe(join(dir, 'engine-worker.js'))
+  })
+
+  it.skipIf(!existsSync(built))('serves from a worker thread and shuts down on close (built app)', async () => {
+    const dataDir = tempDir('ew')
+    mkdirSync(dataDir, { recursive: true })
+    const logs: string[] = []
+    const engine = await startEmbeddedEngine(dataDir, (_l, m) => logs.push(m), built)
+    expect(engine.isolation).toBe('worker')
+    const health = await fetch(`${engine.url}/health`).then((r) => r.json())
+    expect(health).toEqual({ ok: true, data: { status: 'ok' } })
+    await engine.close('test over')
+    await expect(fetch(`${engine.url}/health`)).rejects.toThrow()
+    expect(logs.join('\n')).toMatch(/engine stopped/)
+  })
+
+  it('runs inline when asked', async () => {
+    const engine = await startEmbeddedEngine(tempDir('ei'), () => undefined, 'inline')
+    expect(engine.isolation).toBe('inline')
+    expect((await fetch(`${engine.url}/health`)).status).toBe(200)
+    await engine.close()
+  })
+})
