@@ -27,7 +27,7 @@ import {
 } from './actions'
 import { CursorStore } from './cursor-store'
 import { DeliveryBook } from './delivery-book'
-import { classifyPayload, extractFields, payloadType } from './delivery-payload'
+import { classifyPayload, extractFields, payloadType, type DeliveryFields } from './delivery-payload'
 import { EngineApi } from './engine-api'
 import {
   deleteCachedToken,
@@ -84,6 +84,8 @@ export interface DeliveryStep {
   agent: string
   from: string
   text: string
+  /** `#channel` for a channel message, else the recipient (a DM). */
+  target: string
   seq: number
   state: DeliveryStepState
   at: number
@@ -719,15 +721,16 @@ export class Broker {
 
   // ---- delivery ------------------------------------------------------------
 
-  private step(frame: DeliverFrame, from: string, text: string, state: DeliveryStepState, extra: Partial<DeliveryStep> = {}): void {
+  private step(frame: DeliverFrame, fields: DeliveryFields, state: DeliveryStepState, extra: Partial<DeliveryStep> = {}): void {
     this.emit({
       type: 'delivery',
       step: {
         msgId: frame.msg_id,
         deliveryId: frame.delivery_id,
         agent: frame.agent,
-        from,
-        text,
+        from: fields.from,
+        text: fields.body,
+        target: fields.target,
         seq: frame.seq,
         state,
         at: Date.now(),
@@ -776,11 +779,11 @@ export class Broker {
       this.commitAndAck(entry, frame)
       return
     }
-    this.step(frame, fields.from, fields.body, 'received')
+    this.step(frame, fields, 'received')
     if (!entry?.runtime?.alive || !entry.injector) {
       // Not hosted here (or dead): withhold the ack so the engine keeps it for a live location.
       this.book.release(frame.agent, frame.seq, frame.msg_id)
-      this.step(frame, fields.from, fields.body, 'failed', { detail: `agent ${frame.agent} is not running on this node` })
+      this.step(frame, fields, 'failed', { detail: `agent ${frame.agent} is not running on this node` })
       return
     }
     const text = sanitizeForTerminal(
@@ -796,28 +799,31 @@ export class Broker {
         entry.reminders,
       ),
     )
-    this.step(frame, fields.from, fields.body, 'queued')
+    this.step(frame, fields, 'queued')
     const generation = entry.generation
     const typed = entry.injector.inject({
         text,
         mode: frame.mode,
         stillWanted: () => entry.generation === generation && this.agents.get(frame.agent) === entry,
-        onQueued: (why) => this.step(frame, fields.from, fields.body, 'queued', { detail: why }),
-        onTyped: (keys) => this.step(frame, fields.from, fields.body, 'typed', { injected: keys.text, preKeys: keys.preKeys || undefined }),
+        onQueued: (why) => this.step(frame, fields, 'queued', { detail: why }),
+        onTyped: (keys) => this.step(frame, fields, 'typed', { injected: keys.text, preKeys: keys.preKeys || undefined }),
       })
     this.changed(entry) // pendingInjections now counts this one
     typed
       .then((verification) => {
-        this.step(frame, fields.from, fields.body, 'verified', { verification, detail: verification })
+        // Verified after the agent was replaced (exit + respawn of the name): this entry's
+        // book and cursor are gone; committing would move the new agent's cursor.
+        if (this.agents.get(frame.agent) !== entry) return
+        this.step(frame, fields, 'verified', { verification, detail: verification })
         const { sent } = this.commitAndAck(entry, frame)
-        this.step(frame, fields.from, fields.body, 'acked', { detail: sent ? undefined : 'ack will be re-sent on reconnect or redelivery' })
+        this.step(frame, fields, 'acked', { detail: sent ? undefined : 'ack will be re-sent on reconnect or redelivery' })
         this.changed(entry)
       })
       .catch((err: Error) => {
         // Nothing behind a failed one may be typed before it: cancel the queue, the engine redelivers in order.
         if (!(err instanceof InjectionCancelled)) entry.generation++
         this.book.release(frame.agent, frame.seq, frame.msg_id)
-        this.step(frame, fields.from, fields.body, 'failed', {
+        this.step(frame, fields, 'failed', {
           detail: err instanceof InjectionCancelled ? 'not typed: an earlier message failed; waiting for redelivery' : `could not type into ${frame.agent}: ${err.message}`,
         })
         this.changed(entry)

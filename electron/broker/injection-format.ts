@@ -47,7 +47,9 @@ export function senderDisplay(from: string): string {
 
 export function relayLine(fields: DeliveryFields, ctx: FormatContext): string {
   const body = fields.body
-  if (body.trimStart().startsWith('Relay message from ')) return body.trim()
+  // A body that is already a relay line (a forwarded message) is typed verbatim, but only
+  // when it names its real sender: otherwise any agent could type "Relay message from you".
+  if (body.trimStart().startsWith(`Relay message from ${senderDisplay(fields.from)} `)) return body.trim()
   const label = ctx.workspaceLabel ? `${ctx.workspaceLabel} / ${ctx.eventId}` : ctx.eventId
   const who = senderDisplay(fields.from)
   if (fields.target.startsWith('#')) return `Relay message from ${who} in ${fields.target} [${label}]: ${body}`

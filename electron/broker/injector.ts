@@ -190,6 +190,9 @@ export class Injector {
   private lastAutoEnterAt = 0
   private autoRetries = 0
   private outputSinceAutoEnter = 0
+  private autoArmed = false
+  /** Injections that failed (not cancelled); jobs queued before one are cancelled. */
+  private failures = 0
   private busy = false
   private closed = false
 
@@ -230,7 +233,9 @@ export class Injector {
     this.rawTail = (this.rawTail + data).slice(-RAW_TAIL)
     this.lastOutputAt = this.now()
     this.outputSinceAutoEnter += data.length
-    if (this.autoRetries && this.outputSinceAutoEnter > 10) this.autoRetries = 0
+    // The CLI reacted to the last Enter: nothing left to re-press until the next message.
+    // (Re-arming here instead would press Enter into an idle CLI forever.)
+    if (this.outputSinceAutoEnter > 10) this.autoArmed = false
     const readiness = this.opts.readiness
     if (!this.readyFlag && readiness && readiness !== 'immediate') {
       clearTimeout(this.quietTimer)
@@ -276,8 +281,17 @@ export class Injector {
    */
   inject(job: InjectionJob): Promise<Verification> {
     this.queued++
-    const run = this.chain.then(() => this.run(job))
-    this.chain = run.catch(() => undefined)
+    // Jobs queued before a failure must not be typed after it (they would overtake the
+    // failed one's redelivery). The failure is counted in the chain itself, so the next
+    // job sees it synchronously, before it starts.
+    const failuresAtEnqueue = this.failures
+    const run = this.chain.then(() => {
+      if (this.failures !== failuresAtEnqueue) throw new InjectionCancelled()
+      return this.run(job)
+    })
+    this.chain = run.catch((err: unknown) => {
+      if (!(err instanceof InjectionCancelled)) this.failures++
+    })
     return run.finally(() => {
       this.queued--
     })
@@ -342,19 +356,27 @@ export class Injector {
     this.lastInjectAt = this.now()
     this.autoRetries = 0
     this.outputSinceAutoEnter = 0
+    this.autoArmed = true
     const ae = this.autoEnter
     if (!ae || this.autoTimer || this.closed) return
     this.autoTimer = setInterval(() => this.autoEnterTick(ae), ae.checkEveryMs)
     this.autoTimer.unref?.()
   }
 
+  /** One auto-enter check (§5.6); the timer calls it, tests may too. */
+  checkAutoEnter(): void {
+    if (this.autoEnter) this.autoEnterTick(this.autoEnter)
+  }
+
   private autoEnterTick(ae: AutoEnterOptions): void {
     if (!this.target.alive || this.closed) return this.close()
-    if (this.busy || this.autoRetries >= ae.maxRetries) return
+    if (!this.autoArmed || this.busy || this.autoRetries >= ae.maxRetries) return
     const now = this.now()
     const m = ae.multipliers[Math.min(this.autoRetries, ae.multipliers.length - 1)] ?? 1
     const wait = ae.baseMs * m
     if (now - this.lastInjectAt < wait || now - this.lastOutputAt < wait) return
+    // Never submit what the user is in the middle of typing.
+    if (this.target.userLineOpen || now - this.target.lastUserInputAt < wait) return
     if (now - this.lastAutoEnterAt < ae.minGapMs || this.suggestionVisible()) return
     this.lastAutoEnterAt = now
     this.autoRetries++

@@ -323,8 +323,8 @@ export function createHost(options: HostOptions): Host {
         emit('agent.removed', { name: e.name })
         return
       case 'delivery': {
-        const s = e.step as typeof e.step & { target?: string }
-        const channel = s.target?.startsWith('#') ? s.target : undefined
+        const s = e.step
+        const channel = s.target.startsWith('#') ? s.target : undefined
         const msg = feed.step(s.msgId, { from: s.from, to: channel ?? s.agent, text: s.text, direction: 'in' }, s.state, s.at, s.detail)
         if (channel && !msg.channel) msg.channel = channel
         feedChanged(msg)

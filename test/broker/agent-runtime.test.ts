@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { AgentRuntime, resolveCommand, Scrollback } from '../../electron/broker/agent-runtime'
-import { Injector, normalizeForEcho, EchoWatcher } from '../../electron/broker/injector'
+import { Injector, InjectionCancelled, normalizeForEcho, EchoWatcher } from '../../electron/broker/injector'
 import { isAlive, processTree } from '../../electron/broker/process-tree'
 import { waitFor } from '../support/wait'
 
@@ -91,6 +91,28 @@ describe('injector (node-protocol §5)', () => {
     const inj = new Injector(rt, { verifyTimeoutMs: 50, enterDelayMs: 5 })
     expect(await inj.inject({ text: 'silent', mode: 'wait' })).toBe('timeout_fallback')
     expect(rt.written).toEqual(['silent', '\r'])
+  })
+
+  it('a failed injection cancels the ones queued behind it (none overtakes its redelivery)', async () => {
+    const rt = {
+      alive: true,
+      written: [] as string[],
+      write(d: string) {
+        if (d === 'A') throw new Error('EIO')
+        this.written.push(d)
+      },
+      lastUserInputAt: 0,
+      userLineOpen: false,
+    }
+    const inj = new Injector(rt, { verifyTimeoutMs: 5, enterDelayMs: 1 })
+    const a = inj.inject({ text: 'A', mode: 'wait' })
+    const b = inj.inject({ text: 'B', mode: 'wait' })
+    await expect(a).rejects.toThrow('EIO')
+    await expect(b).rejects.toBeInstanceOf(InjectionCancelled)
+    expect(rt.written).toEqual([])
+    // what comes after the failure (the redelivery) is typed normally
+    await expect(inj.inject({ text: 'A2', mode: 'wait' })).resolves.toBe('timeout_fallback')
+    expect(rt.written).toEqual(['A2', '\r'])
   })
 
   it('steer mode sends ESC ESC before the text', async () => {

@@ -173,7 +173,7 @@ describe('injector §5', () => {
     expect(ghostSuggestionVisible('> \x1b[2m   \x1b[0m')).toBe(false)
   })
 
-  it('auto-enter re-presses Enter with backoff when the CLI stays silent, at most maxRetries times; output resets it', async () => {
+  it('auto-enter re-presses Enter with backoff while the CLI stays silent, at most maxRetries times, and stops once it reacts', async () => {
     let now = 0
     const t = fakeTarget()
     const enters: number[] = []
@@ -182,32 +182,58 @@ describe('injector §5', () => {
         enterDelayMs: 1,
         verifyTimeoutMs: 1,
         now: () => now,
-        autoEnter: { checkEveryMs: 5, baseMs: 1000, multipliers: [1, 2], minGapMs: 0, maxRetries: 2 },
+        autoEnter: { checkEveryMs: 60_000, baseMs: 1000, multipliers: [1, 2], minGapMs: 0, maxRetries: 2 },
         onAutoEnter: (n) => enters.push(n),
       }),
     )
     await inj.inject({ text: 'msg', mode: 'wait' })
-    const tick = () => new Promise((r) => setTimeout(r, 15))
     now = 500
-    await tick()
+    inj.checkAutoEnter()
     expect(enters).toEqual([]) // not silent long enough
     now = 1001
-    await tick()
+    inj.checkAutoEnter()
     expect(enters).toEqual([1])
     now = 1900
-    await tick()
+    inj.checkAutoEnter()
     expect(enters).toEqual([1]) // backoff: the second needs 2 × base of silence
     now = 2100
-    await tick()
+    inj.checkAutoEnter()
     expect(enters).toEqual([1, 2])
     now = 100_000
-    await tick()
+    inj.checkAutoEnter()
     expect(enters).toEqual([1, 2]) // capped at maxRetries
-    inj.feed('the agent is working now') // > 10 chars of output resets the count
-    now = 101_001
-    await tick()
-    expect(enters).toEqual([1, 2, 1])
+    // A new message re-arms; the CLI reacting (> 10 chars) disarms for good.
+    await inj.inject({ text: 'msg2', mode: 'wait' })
+    inj.feed('the agent is working now')
+    now = 200_000
+    inj.checkAutoEnter()
+    expect(enters).toEqual([1, 2])
     expect(t.writes.filter((w) => w === '\r')).toHaveLength(4)
+    inj.close()
+  })
+
+  it('auto-enter never submits a line the user is typing', async () => {
+    let now = 0
+    const t = fakeTarget()
+    const enters: number[] = []
+    const inj = t.bind(
+      new Injector(t.target, {
+        enterDelayMs: 1,
+        verifyTimeoutMs: 1,
+        now: () => now,
+        autoEnter: { checkEveryMs: 60_000, baseMs: 1000, multipliers: [1], minGapMs: 0, maxRetries: 5 },
+        onAutoEnter: (n) => enters.push(n),
+      }),
+    )
+    await inj.inject({ text: 'msg', mode: 'wait' })
+    t.target.userLineOpen = true
+    t.target.lastUserInputAt = 10
+    now = 50_000
+    inj.checkAutoEnter()
+    expect(enters).toEqual([])
+    t.target.userLineOpen = false
+    inj.checkAutoEnter()
+    expect(enters).toEqual([1])
     inj.close()
   })
 })
