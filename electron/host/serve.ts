@@ -41,6 +41,25 @@ export interface HeadlessServer {
   close(): Promise<void>
 }
 
+/** A request's URL, or undefined when it cannot be parsed (never throw in a request handler). */
+function safeUrl(raw: string | undefined): URL | undefined {
+  try {
+    return new URL(raw ?? '/', 'http://localhost')
+  } catch {
+    return undefined
+  }
+}
+
+function safePath(raw: string | undefined): string | undefined {
+  const url = safeUrl(raw)
+  if (!url) return undefined
+  try {
+    return decodeURIComponent(url.pathname)
+  } catch {
+    return undefined
+  }
+}
+
 function tokenMatches(given: string | null, expected: string): boolean {
   if (!given) return false
   const a = Buffer.from(given)
@@ -66,8 +85,12 @@ export async function startHeadless(opts: HeadlessOptions): Promise<HeadlessServ
       res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden host')
       return
     }
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    let path = decodeURIComponent(url.pathname)
+    const path0 = safePath(req.url)
+    if (path0 === undefined) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('malformed request URL')
+      return
+    }
+    let path = path0
     if (path === '/' || path === '') path = '/index.html'
     const file = normalize(join(root, path))
     if (!file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile()) {
@@ -85,8 +108,8 @@ export async function startHeadless(opts: HeadlessOptions): Promise<HeadlessServ
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 2 << 20 })
   server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    if (url.pathname !== '/ipc' || !loopbackHost(req) || !tokenMatches(url.searchParams.get('token'), token)) {
+    const url = safeUrl(req.url)
+    if (!url || url.pathname !== '/ipc' || !loopbackHost(req) || !tokenMatches(url.searchParams.get('token'), token)) {
       socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n')
       return
     }

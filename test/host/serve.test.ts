@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'node:http'
+import { connect } from 'node:net'
 import WebSocket from 'ws'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Host } from '../../electron/host'
@@ -49,6 +50,20 @@ async function serve() {
   return { server, ...rec }
 }
 
+/** Bytes on a raw socket: lets a test send request lines no HTTP client would produce. */
+function rawRequest(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1', () => sock.write(text))
+    let out = ''
+    sock.on('data', (d) => {
+      out += d
+      if (out.includes('\r\n\r\n')) sock.destroy()
+    })
+    sock.on('close', () => resolve(out))
+    sock.on('error', reject)
+  })
+}
+
 function get(port: number, path: string, host = `127.0.0.1:${port}`): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
@@ -71,6 +86,20 @@ describe('headless server', () => {
     expect((await get(server.port, '/assets/a.js')).status).toBe(200)
     expect((await get(server.port, '/../../etc/passwd')).status).toBe(404)
     expect((await get(server.port, '/%2e%2e/%2e%2e/etc/passwd')).status).toBe(404)
+  })
+
+  it('answers 400 to malformed request URLs and keeps serving (no crash)', async () => {
+    const { server } = await serve()
+    for (const path of ['//[', '/%E0%A4%A', '/%zz']) {
+      const answer = await rawRequest(server.port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`)
+      expect(answer).toMatch(/^HTTP\/1\.1 (400|404)/)
+    }
+    const upgrade = await rawRequest(
+      server.port,
+      'GET //[ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    )
+    expect(upgrade).toMatch(/^HTTP\/1\.1 401/)
+    expect((await get(server.port, '/')).status).toBe(200)
   })
 
   it('refuses a foreign Host header (DNS rebinding)', async () => {

@@ -41,7 +41,13 @@ export function attachNodeSocket(server: Server, ctx: EngineContext): NodeSocket
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy())
     if (closing) return rejectUpgrade(socket, 503, 'shutting_down', 'engine is shutting down')
-    const url = new URL(req.url ?? '/', 'http://localhost')
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost')
+    } catch {
+      // e.g. `GET //[ HTTP/1.1`: a thrown URL error here would take the engine down.
+      return rejectUpgrade(socket, 400, 'bad_request', 'malformed request URL')
+    }
     if (url.pathname === USER_WS_PATH) return onUserUpgrade(req, socket, head, url)
     if (url.pathname !== NODE_WS_PATH) return rejectUpgrade(socket, 404, 'not_found', 'no websocket at this path')
     const token = bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined
