@@ -34,6 +34,27 @@ describe('mailbox', () => {
     await node.next((f) => f.type === 'deliver' && f.seq === 3)
   })
 
+  it('a delivery written but never acked is sent again after 30 s, and not once acked', async () => {
+    let clock = Date.parse('2026-01-01T00:00:00Z')
+    h = await startTestEngine({ now: () => clock, redriveIntervalMs: 20 })
+    const w = await seedWorld(h.url)
+    const node = await NodeClient.connect(h.url, w.nodeToken)
+    clients.push(node)
+    await node.register(w.nodeName, w.nodeId)
+    await node.registerAgent('bob')
+    await api(h.url, 'POST', '/v1/dm', { token: w.aliceToken, body: { to: 'bob', text: 'one' } })
+    await node.next((f) => f.type === 'deliver' && f.seq === 1)
+    // The broker could not type it, so it withheld the ack: after 30 s it comes again.
+    clock += 31_000
+    await waitFor(() => node.delivers().filter((f) => f.seq === 1).length === 2)
+    node.send({ type: 'delivery.ack', v: 1, agent: 'bob', up_to_seq: 1 })
+    await waitFor(async () => (await api(h!.url, 'GET', '/v1/agents/bob', { token: w.wsKey })).body.data.pending_deliveries === 0)
+    clock += 31_000
+    await api(h.url, 'POST', '/v1/dm', { token: w.aliceToken, body: { to: 'bob', text: 'two' } })
+    await node.next((f) => f.type === 'deliver' && f.seq === 2)
+    expect(node.delivers().filter((f) => f.seq === 1)).toHaveLength(2)
+  })
+
   it('TTL: unacked mail past expires_at is dead-lettered by the sweep and never delivered', async () => {
     let clock = Date.parse('2026-01-01T00:00:00Z')
     h = await startTestEngine({ now: () => clock, mailboxTtlMs: 60_000, redriveIntervalMs: 20 })

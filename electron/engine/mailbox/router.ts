@@ -14,8 +14,12 @@ import { messagePayload } from './payload'
 
 export type DeadLetterReason = 'ttl_expired' | 'depth_cap'
 
+/** How long a written-but-unacked delivery waits before it is sent again (engine.md: 30 s re-drive spacing). */
+export const REDELIVER_AFTER_MS = 30_000
+
 export class DeliveryRouter {
   private readonly conns = new Map<string, NodeConnection>()
+  private readonly lastReplayAt = new Map<string, number>()
   private hub: UserHub | undefined
   private timer: NodeJS.Timeout | undefined
   private readonly sweeps: Array<() => void> = []
@@ -169,6 +173,14 @@ export class DeliveryRouter {
         }
       }
       this.notify(this.store.mail.agentsWithQueued(now))
+      // "Delivered" is only "written to a socket". A broker that could not type a
+      // message withholds its ack and waits for a redelivery; without this it waited
+      // until the next reconnect. Resend from the cursor, at most every REDELIVER_AFTER_MS.
+      const stale = this.store.mail
+        .agentsWithUnackedDelivered(now - REDELIVER_AFTER_MS, now)
+        .filter((id) => now - (this.lastReplayAt.get(id) ?? 0) >= REDELIVER_AFTER_MS)
+      for (const id of stale) this.lastReplayAt.set(id, now)
+      this.replay(stale)
     } catch (err) {
       this.log('error', 'redrive failed', { error: String(err) })
     }

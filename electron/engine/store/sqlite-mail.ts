@@ -334,6 +334,12 @@ export class SqliteMail implements MailStore {
       .all(now) as Array<{ agent_id: string }>).map((r) => r.agent_id)
   }
 
+  agentsWithUnackedDelivered(deliveredBefore: number, now: number): string[] {
+    return (this
+      .stmt("SELECT DISTINCT agent_id FROM deliveries WHERE status = 'delivered' AND delivered_at < ? AND expires_at > ?")
+      .all(deliveredBefore, now) as Array<{ agent_id: string }>).map((r) => r.agent_id)
+  }
+
   markDelivered(id: string, at: number): boolean {
     return this.stmt("UPDATE deliveries SET status = 'delivered', delivered_at = ? WHERE id = ? AND status = 'queued'").run(at, id).changes > 0
   }

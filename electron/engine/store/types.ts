@@ -306,6 +306,8 @@ export interface MailStore {
   pendingFor(agentId: string, now: number, includeDelivered: boolean): DeliveryRow[]
   /** Agents that have at least one unexpired queued row (re-drive input). */
   agentsWithQueued(now: number): string[]
+  /** Agents with rows written to a socket before `deliveredBefore` and still not acked. */
+  agentsWithUnackedDelivered(deliveredBefore: number, now: number): string[]
   /** Guarded queued→delivered flip; false if the row moved on meanwhile. */
   markDelivered(deliveryId: string, at: number): boolean
   /** Cumulative ack; returns the rows it moved to acked ([] when the cursor did not rise). */
