@@ -27,8 +27,16 @@ export function workerEntry(dir: string = __dirname, execArgv: string[] = proces
   return underTsx && existsSync(source) ? source : undefined
 }
 
-/** `entry`: a worker entry to use (default: found next to this module), or 'inline'. */
-export async function startEmbeddedEngine(dataDir: string, log: EngineLog, entry: string | 'inline' | undefined = workerEntry()): Promise<EmbeddedEngine> {
+/**
+ * `entry`: a worker entry to use (default: found next to this module), or 'inline'.
+ * `onCrash`: the engine thread ended without being asked to (the host must say so).
+ */
+export async function startEmbeddedEngine(
+  dataDir: string,
+  log: EngineLog,
+  entry: string | 'inline' | undefined = workerEntry(),
+  onCrash: (why: string) => void = () => undefined,
+): Promise<EmbeddedEngine> {
   if (entry === 'inline') entry = undefined
   if (!entry) {
     const engine = await startEngine({ port: 0, dataDir, log: (l, m) => log(l, m) })
@@ -54,8 +62,11 @@ export async function startEmbeddedEngine(dataDir: string, log: EngineLog, entry
       } else if (m.type === 'failed') reject(new Error(m.message ?? 'engine failed to start'))
     })
   })
-  worker.on('error', (err) => log('error', `engine thread failed: ${err.message}`))
   let closing: Promise<void> | undefined
+  worker.on('error', (err) => log('error', `engine thread failed: ${err.message}`))
+  worker.on('exit', (code) => {
+    if (!closing) onCrash(`the embedded engine stopped unexpectedly (exit ${code})`)
+  })
   return {
     url,
     port: Number(new URL(url).port),

@@ -410,7 +410,11 @@ export function createHost(options: HostOptions): Host {
     }
     try {
       if (engineSettings.mode === 'embedded') {
-        engine = await startEmbeddedEngine(join(options.dataDir, 'engine'), (l, m) => log(l, `engine: ${m}`))
+        engine = await startEmbeddedEngine(join(options.dataDir, 'engine'), (l, m) => log(l, `engine: ${m}`), undefined, (why) => {
+          startError = `${why}; restart the node (Settings) or the app`
+          log('error', startError)
+          emit('node.status', status())
+        })
         engineUrl = engine.url
         log('info', `embedded engine at ${engine.url} (${engine.isolation === 'worker' ? 'own thread' : 'this thread'})`)
       }

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path'
 import { existsSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { startEmbeddedEngine, workerEntry } from '../../electron/host/embedded-engine'
-import { tempDir } from '../support/wait'
+import { tempDir, waitFor } from '../support/wait'
 
 const built = resolve(__dirname, '../../out/main/engine-worker.js')
 
@@ -30,6 +30,20 @@ describe('embedded engine', () => {
     await engine.close('test over')
     await expect(fetch(`${engine.url}/health`)).rejects.toThrow()
     expect(logs.join('\n')).toMatch(/engine stopped/)
+  })
+
+  it('reports an engine thread that dies after it started', async () => {
+    const dir = tempDir('crash')
+    const entry = join(dir, 'engine-worker.js')
+    writeFileSync(
+      entry,
+      "const { parentPort } = require('node:worker_threads'); parentPort.postMessage({ type: 'ready', url: 'http://127.0.0.1:9' }); setImmediate(() => process.exit(3))",
+    )
+    let crashed: string | undefined
+    const engine = await startEmbeddedEngine(dir, () => undefined, entry, (why) => (crashed = why))
+    expect(engine.isolation).toBe('worker')
+    await waitFor(() => crashed, 'the crash report')
+    expect(crashed).toMatch(/stopped unexpectedly \(exit 3\)/)
   })
 
   it('runs inline when asked', async () => {
