@@ -107,6 +107,7 @@ export class UserStream {
   private stopped = false
   private attempt = 0
   private timer: ReturnType<typeof setTimeout> | undefined
+  private saveTimer: ReturnType<typeof setTimeout> | undefined
   private cursor = 0
   /** False once the engine said it has no such route. */
   available = true
@@ -161,13 +162,26 @@ export class UserStream {
     else if (parsed.kind === 'delivery') this.opts.onDelivery(parsed.update)
     if (parsed.cursor !== undefined && parsed.cursor > this.cursor) {
       this.cursor = parsed.cursor
-      this.saveCursor()
+      this.scheduleSave()
       // Acked once it is in the feed: the sender then sees it reached the user.
       if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'ack', up_to_seq: parsed.cursor }))
     }
   }
 
+  /**
+   * Debounced: a replay after a reconnect can be thousands of frames, and four blocking
+   * file calls per frame would stall the loop that carries PTY output and keystrokes.
+   * A cursor lost in a crash only repeats a few messages; the feed dedups by id.
+   */
+  private scheduleSave(): void {
+    if (this.saveTimer) return
+    this.saveTimer = setTimeout(() => this.saveCursor(), 200)
+    this.saveTimer.unref?.()
+  }
+
   private saveCursor(): void {
+    clearTimeout(this.saveTimer)
+    this.saveTimer = undefined
     try {
       writeJsonAtomic(this.opts.cursorPath, { cursor: this.cursor }, 0o600, false)
     } catch {
@@ -187,6 +201,7 @@ export class UserStream {
   }
 
   stop(): void {
+    if (this.saveTimer) this.saveCursor()
     this.stopped = true
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
