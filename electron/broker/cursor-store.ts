@@ -11,9 +11,9 @@
  * cursor is reused only for the same identity (a re-created agent starts at 1 again).
  * Writes are atomic (temp file + rename, 0600) and debounced; `flush()` writes now.
  */
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { z } from 'zod'
+import { writeFileAtomic } from './files'
 
 const fileSchema = z.object({
   v: z.literal(1),
@@ -76,11 +76,7 @@ export class CursorStore {
     if (!this.dirty) return
     this.dirty = false
     try {
-      mkdirSync(dirname(this.path), { recursive: true })
-      const tmp = `${this.path}.${process.pid}.tmp`
-      writeFileSync(tmp, JSON.stringify(this.data), { mode: 0o600 })
-      chmodSync(tmp, 0o600)
-      renameSync(tmp, this.path)
+      writeFileAtomic(this.path, JSON.stringify(this.data))
       this.writes++
     } catch (err) {
       this.dirty = true

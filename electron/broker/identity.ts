@@ -7,10 +7,11 @@
  * verbatim and the token is never written to disk.
  */
 import { createHash, randomUUID } from 'node:crypto'
-import { chmodSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { hostname } from 'node:os'
 import { z } from 'zod'
+import { writeFileAtomic } from './files'
 
 export function deriveNodeId(seed: string, cwd: string): string {
   const digest = createHash('sha256')
@@ -112,13 +113,9 @@ export function loadCachedToken(tokenDir: string, scope: TokenScope): string | u
 /** Compact JSON, 0600, written atomically so a crash never leaves half a token. */
 export function saveCachedToken(tokenDir: string, scope: TokenScope, token: string): void {
   const path = tokenCachePath(tokenDir, scope.nodeId)
-  mkdirSync(tokenDir, { recursive: true })
   const body: CachedNodeToken = { node_id: scope.nodeId, workspace_id: scope.workspaceId, token }
   if (scope.baseUrl !== undefined) body.base_url = scope.baseUrl
-  const tmp = `${path}.${process.pid}.tmp`
-  writeFileSync(tmp, JSON.stringify(body), { mode: 0o600 })
-  chmodSync(tmp, 0o600)
-  renameSync(tmp, path)
+  writeFileAtomic(path, JSON.stringify(body))
 }
 
 export function deleteCachedToken(tokenDir: string, nodeId: string): void {

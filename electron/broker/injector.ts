@@ -8,13 +8,12 @@
  * verification timeout. Resolves only after text and Enter were written, so the
  * caller can ack the engine only then (the v5 flaw was acking before typing).
  */
+import { ANSI_SEQUENCE } from './files'
 
-// CSI / OSC / two-char escapes. Good enough to find our own text in a TUI's output.
-const ANSI = /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])/g
 
 /** What we compare echoes on: no escapes and no whitespace (TTYs and TUIs rewrap lines). */
 export function normalizeForEcho(text: string): string {
-  return text.replace(ANSI, '').replace(/\s+/g, '')
+  return text.replace(ANSI_SEQUENCE, '').replace(/\s+/g, '')
 }
 
 /** Keeps a normalized tail of the output so an expected echo can be searched cheaply. */

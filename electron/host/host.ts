@@ -39,6 +39,7 @@ import { IdleDetector, Notifier, type Viewing } from './notifier'
 import { PidMarkers, type ProcessProbe } from './pid-markers'
 import { SettingsStore, toSettingsView, type EngineSettings, type SecretCodec, type Settings } from './settings'
 import { UserStream } from './user-stream'
+import { ANSI_SEQUENCE } from '../broker/files'
 
 export type HostLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void
 
@@ -111,11 +112,10 @@ export function augmentedPath(base: string, home = homedir(), exists: (p: string
   return parts.join(delimiter)
 }
 
-const ANSI = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g
 
 /** The last line of visible text an agent printed, for "waiting for input" notifications. */
 export function lastLine(output: string): string {
-  const lines = output.slice(-4000).replace(ANSI, '').split(/\r?\n|\r/)
+  const lines = output.slice(-4000).replace(ANSI_SEQUENCE, '').split(/\r?\n|\r/)
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i].replace(/[\x00-\x1f\x7f]/g, '').trim()
     if (line) return line.length > 160 ? `${line.slice(0, 157)}…` : line

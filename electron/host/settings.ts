@@ -8,10 +8,11 @@
  * it is additionally wrapped by safeStorage through a SecretCodec. The embedded engine's
  * key is not wrapped: it only opens the engine database that sits next to it.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { z } from 'zod'
 import { notificationPrefsSchema, type SettingsView } from '../../shared/ipc'
+import { writeFileAtomic } from '../broker/files'
 
 export const engineSettingsSchema = z.discriminatedUnion('mode', [
   z.object({ mode: z.literal('embedded') }),
@@ -70,11 +71,7 @@ function readJson<T>(path: string, schema: z.ZodType<T>, log: (msg: string) => v
 }
 
 export function writeJsonAtomic(path: string, value: unknown, mode: number, pretty = true): void {
-  mkdirSync(dirname(path), { recursive: true })
-  const tmp = `${path}.tmp`
-  writeFileSync(tmp, pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value), { mode })
-  chmodSync(tmp, mode)
-  renameSync(tmp, path)
+  writeFileAtomic(path, pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value), mode)
 }
 
 export class SettingsStore {
