@@ -347,6 +347,11 @@ export class Broker {
     this.client.reconnectNow()
   }
 
+  /** Whether this node hosts (or hosted) an agent of that name; cheap, for per-event checks. */
+  hasAgent(name: string): boolean {
+    return this.agents.has(name)
+  }
+
   liveAgents(): AgentSnapshot[] {
     return [...this.agents.values()].filter((a) => a.runtime?.alive).map((a) => this.snapshotOf(a))
   }

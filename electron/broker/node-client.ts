@@ -389,8 +389,12 @@ export class NodeClient {
     for (const [id, a] of this.abandoned) if (now - a.at >= ttl) this.abandoned.delete(id)
   }
 
+  /** Called on every inbound frame: re-arm the existing timer rather than allocate one. */
   private armIdleTimer(): void {
-    clearTimeout(this.idleTimer)
+    if (this.idleTimer) {
+      this.idleTimer.refresh()
+      return
+    }
     this.idleTimer = setTimeout(() => {
       this.log('warn', 'no frame from the engine within the idle timeout; reconnecting')
       this.ws?.terminate()

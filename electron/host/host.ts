@@ -383,7 +383,7 @@ export function createHost(options: HostOptions): Host {
     const existing = feed.get(u.messageId)
     if (!existing) return
     // A recipient on this node: the broker already reports each step, finer than the engine.
-    if (u.agent && broker?.listAgents().some((a) => a.name === u.agent)) return
+    if (u.agent && broker?.hasAgent(u.agent)) return
     const map: Record<string, FeedMessage['state']> = {
       queued: 'queued', pending: 'queued', delivered: 'received', received: 'received', injected: 'typed', typed: 'typed',
       verified: 'verified', acked: 'acked', read: 'acked', failed: 'failed', expired: 'expired', dead: 'failed', dead_lettered: 'failed', dead_letter: 'failed',
