@@ -64,17 +64,23 @@ async function connected(b: Broker) {
   await waitFor(() => b.state.state === 'connected', 'broker connected')
 }
 
+/** A connected broker on a fresh world, with a `cat` agent named catty. */
+async function nodeWithCat() {
+  const w = await world()
+  const n = brokerFor(w)
+  await n.broker.start()
+  await connected(n.broker)
+  await n.broker.spawn({ name: 'catty', command: 'cat', cwd: '/tmp' })
+  return { w, n }
+}
+
 async function deliveries(w: World, msgId: string) {
   return w.api.request('GET', `/v1/messages/${msgId}/deliveries`, { token: w.key, schema: deliveriesSchema })
 }
 
 describe('engine + broker + cat (walking skeleton)', () => {
   it('types a DM sent over REST into the agent PTY, then the engine records the ack', async () => {
-    const w = await world()
-    const n = brokerFor(w)
-    await n.broker.start()
-    await connected(n.broker)
-    await n.broker.spawn({ name: 'catty', command: 'cat', cwd: '/tmp' })
+    const { w, n } = await nodeWithCat()
     const alice = await w.api.ensureAgent(w.key, 'alice')
     const marker = `hello-${Math.random().toString(36).slice(2)}`
     const sent = await w.api.sendDm(alice.token, { to: 'catty', text: marker })
@@ -89,11 +95,7 @@ describe('engine + broker + cat (walking skeleton)', () => {
   })
 
   it('delivers several messages in order, each typed once', async () => {
-    const w = await world()
-    const n = brokerFor(w)
-    await n.broker.start()
-    await connected(n.broker)
-    await n.broker.spawn({ name: 'catty', command: 'cat', cwd: '/tmp' })
+    const { w, n } = await nodeWithCat()
     const bob = await w.api.ensureAgent(w.key, 'bob')
     const ids: string[] = []
     for (let i = 0; i < 10; i++) ids.push((await w.api.sendDm(bob.token, { to: 'catty', text: `seq-msg-${i}-x` })).message.id)
@@ -137,11 +139,7 @@ describe('engine + broker + cat (walking skeleton)', () => {
   })
 
   it('reconnects after the engine restarts and delivers what was sent while it was away', async () => {
-    const w = await world()
-    const n = brokerFor(w)
-    await n.broker.start()
-    await connected(n.broker)
-    await n.broker.spawn({ name: 'catty', command: 'cat', cwd: '/tmp' })
+    const { w, n } = await nodeWithCat()
     const bob = await w.api.ensureAgent(w.key, 'bob')
     const port = w.engine.port
     await w.engine.close()

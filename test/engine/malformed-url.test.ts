@@ -1,8 +1,8 @@
 /** Request lines no HTTP client would send must get an answer, not take the engine down. */
-import { connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startEngine, type RunningEngine } from '../../electron/engine'
 import { tempDir } from '../support/wait'
+import { rawRequest } from '../support/raw-http'
 
 let engine: RunningEngine | undefined
 afterEach(async () => {
@@ -10,28 +10,16 @@ afterEach(async () => {
   engine = undefined
 })
 
-function raw(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(port, '127.0.0.1', () => sock.write(text))
-    let out = ''
-    sock.on('data', (d) => {
-      out += d
-      if (out.includes('\r\n\r\n')) sock.destroy()
-    })
-    sock.on('close', () => resolve(out))
-    sock.on('error', reject)
-  })
-}
 
 describe('engine and malformed URLs', () => {
   it('answers a malformed upgrade URL with 400 and keeps serving', async () => {
     engine = await startEngine({ port: 0, dataDir: tempDir('badurl') })
-    const answer = await raw(
+    const answer = await rawRequest(
       engine.port,
       'GET //[ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
     )
     expect(answer).toMatch(/^HTTP\/1\.1 400/)
-    const plain = await raw(engine.port, 'GET //[ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
+    const plain = await rawRequest(engine.port, 'GET //[ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
     expect(plain).toMatch(/^HTTP\/1\.1 [45]\d\d/)
     expect((await fetch(`${engine.url}/health`)).status).toBe(200)
   })

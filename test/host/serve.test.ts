@@ -2,12 +2,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'node:http'
-import { connect } from 'node:net'
 import WebSocket from 'ws'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Host } from '../../electron/host'
 import { startHeadless, type HeadlessServer } from '../../electron/host'
 import { tempDir, waitFor } from '../support/wait'
+import { rawRequest } from '../support/raw-http'
 
 const servers: HeadlessServer[] = []
 afterEach(async () => {
@@ -50,19 +50,6 @@ async function serve() {
   return { server, ...rec }
 }
 
-/** Bytes on a raw socket: lets a test send request lines no HTTP client would produce. */
-function rawRequest(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(port, '127.0.0.1', () => sock.write(text))
-    let out = ''
-    sock.on('data', (d) => {
-      out += d
-      if (out.includes('\r\n\r\n')) sock.destroy()
-    })
-    sock.on('close', () => resolve(out))
-    sock.on('error', reject)
-  })
-}
 
 function get(port: number, path: string, host = `127.0.0.1:${port}`): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {

@@ -259,19 +259,9 @@ export interface PostChannelResult {
   failures: DeliveryFailureRow[]
 }
 
-/** A post into an existing conversation (group DM) or a thread reply. */
-export interface PostConversationInput {
-  workspaceId: string
-  from: AgentRow
+/** A post into an existing conversation (group DM) or a thread reply: a channel post's fields, in a conversation. */
+export interface PostConversationInput extends Omit<PostChannelInput, 'channel'> {
   conversation: ConversationRow
-  threadId?: string | null
-  messageId: string
-  text: string
-  mode: InjectionMode
-  attachments: unknown[]
-  now: number
-  ttlMs: number
-  maxInFlight: number
 }
 
 export interface SearchQuery {
