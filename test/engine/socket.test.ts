@@ -1,7 +1,6 @@
-import { request } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DELIVERY_CURSOR_CAPABILITY } from '../../shared/wire'
-import { api, NodeClient, seedWorld, startTestEngine, waitFor, type Harness } from './helpers'
+import { api, NodeClient, seedWorld, startTestEngine, upgradeStatus, waitFor, type Harness } from './helpers'
 
 let h: Harness | undefined
 const clients: NodeClient[] = []
@@ -17,25 +16,6 @@ async function connect(url: string, token: string): Promise<NodeClient> {
   return c
 }
 
-/** Raw upgrade attempt (fetch cannot upgrade), to see the HTTP status the engine answers with. */
-function upgradeStatus(url: string, headers: Record<string, string>, query = ''): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}/v1/node/ws${query}`, {
-      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
-    })
-    req.on('upgrade', (res, socket) => {
-      socket.destroy()
-      resolve({ status: res.statusCode ?? 0, body: null })
-    })
-    req.on('response', (res) => {
-      let text = ''
-      res.on('data', (c: Buffer) => (text += c.toString()))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
 
 const CURSOR = [{ name: DELIVERY_CURSOR_CAPABILITY, kind: 'capacity' }]
 
@@ -49,10 +29,10 @@ describe('node socket', () => {
   it('auth failures: 401 missing / wrong, token via ?token= works', async () => {
     h = await startTestEngine()
     const w = await seedWorld(h.url)
-    expect(await upgradeStatus(h.url, {})).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } })
-    expect(await upgradeStatus(h.url, { authorization: 'Bearer nt_live_nope' })).toMatchObject({ status: 401, body: { error: { code: 'invalid_token' } } })
-    expect(await upgradeStatus(h.url, { authorization: `Bearer ${w.wsKey}` })).toMatchObject({ status: 401, body: { error: { code: 'invalid_token' } } })
-    const ok = await upgradeStatus(h.url, {}, `?token=${w.nodeToken}`)
+    expect(await upgradeStatus(h.url, '/v1/node/ws')).toMatchObject({ status: 401, body: { error: { code: 'unauthorized' } } })
+    expect(await upgradeStatus(h.url, '/v1/node/ws', { authorization: 'Bearer nt_live_nope' })).toMatchObject({ status: 401, body: { error: { code: 'invalid_token' } } })
+    expect(await upgradeStatus(h.url, '/v1/node/ws', { authorization: `Bearer ${w.wsKey}` })).toMatchObject({ status: 401, body: { error: { code: 'invalid_token' } } })
+    const ok = await upgradeStatus(h.url, `/v1/node/ws?token=${w.nodeToken}`)
     expect(ok.status).toBe(101)
   })
 
@@ -62,7 +42,7 @@ describe('node socket', () => {
     const rotated = await api(h.url, 'POST', '/v1/nodes', { token: w.wsKey, body: { node_id: w.nodeId, name: w.nodeName } })
     expect(rotated.body.data.id).toBe(w.nodeId)
     expect(rotated.body.data.token).not.toBe(w.nodeToken)
-    expect((await upgradeStatus(h.url, { authorization: `Bearer ${w.nodeToken}` })).status).toBe(401)
+    expect((await upgradeStatus(h.url, '/v1/node/ws', { authorization: `Bearer ${w.nodeToken}` })).status).toBe(401)
     const node = await connect(h.url, rotated.body.data.token)
     const reply = await node.register(w.nodeName, w.nodeId)
     expect(reply.ok).toBe(true)

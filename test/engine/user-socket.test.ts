@@ -3,10 +3,9 @@
  * acks over the socket, delivery.updated / delivery.failed for what the user sent,
  * presence with connection counts, and auth.
  */
-import { request } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { api, NodeClient, seedWorld, startTestEngine, waitFor, type Frame, type Harness } from './helpers'
+import { api, NodeClient, seedWorld, startTestEngine, waitFor, type Frame, type Harness, upgradeStatus } from './helpers'
 
 let h: Harness | undefined
 const sockets: Array<UserClient | NodeClient> = []
@@ -77,24 +76,6 @@ class UserClient {
   }
 }
 
-function upgradeStatus(url: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, {
-      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
-    })
-    req.on('upgrade', (res, socket) => {
-      socket.destroy()
-      resolve({ status: res.statusCode ?? 0, body: null })
-    })
-    req.on('response', (res) => {
-      let text = ''
-      res.on('data', (c: Buffer) => (text += c.toString()))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
 
 async function human(url: string, wsKey: string, name: string): Promise<string> {
   const r = await api(url, 'POST', '/v1/agents', { token: wsKey, body: { name, type: 'human' } })
