@@ -43,6 +43,7 @@ import {
   AGENT_READINESS,
   ghostSuggestionVisible,
   InjectionCancelled,
+  InjectionUnverified,
   Injector,
   type AutoEnterOptions,
   type InjectorOptions,
@@ -50,6 +51,7 @@ import {
   type Verification,
 } from './injector'
 import { NodeClient, nodeControlWsUrl, type ConnectionState, type NodeClientOptions } from './node-client'
+import { AgentScreen, classifierFor, typingProfileFor, type ScreenState } from './screen'
 
 export const BROKER_VERSION = 'relay-desktop/0.1.0'
 export const KNOWN_AGENT_CLIS = ['claude', 'codex', 'gemini', 'aider', 'opencode', 'goose', 'cursor-agent', 'droid']
@@ -70,6 +72,12 @@ export interface AgentSnapshot {
   pendingInjections: number
   /** Whether the program is ready for typed input (§5.2); injections wait until it is. */
   ready?: boolean
+  /**
+   * What the agent's screen shows, for CLIs Relay can read (screen/): starting, idle,
+   * typing, busy, permission, dialog…, with the question a prompt asks. Absent for
+   * other programs.
+   */
+  screen?: { state: ScreenState; detail?: string }
   /** The engine invocation that spawned it (action.invoke), if any. */
   invocationId?: string
   sessionRef?: string
@@ -173,6 +181,9 @@ export interface SpawnRequest {
 }
 
 export const DEFAULT_SPAWN_SETTLE_MS = 300
+/** The PTY size an agent starts with (the terminal view resizes it). */
+export const AGENT_COLS = 100
+export const AGENT_ROWS = 30
 
 export class BrokerError extends Error {
   constructor(
@@ -188,6 +199,8 @@ interface AgentEntry {
   snapshot: AgentSnapshot
   runtime?: AgentRuntime
   injector?: Injector
+  /** The classified screen of a CLI Relay can read. */
+  screen?: AgentScreen
   reminders: ReminderPolicy
   token?: string
   /** Bumped when a typing failure cancels what is queued behind it. */
@@ -361,7 +374,8 @@ export class Broker {
   }
 
   private snapshotOf(a: AgentEntry): AgentSnapshot {
-    return { ...a.snapshot, pendingInjections: a.injector?.pending ?? 0, ready: a.injector?.ready ?? false }
+    const ready = a.screen ? a.screen.state !== 'starting' : (a.injector?.ready ?? false)
+    return { ...a.snapshot, pendingInjections: a.injector?.pending ?? 0, ready }
   }
 
   private inventory(): InventoryAgent[] {
@@ -468,11 +482,25 @@ export class Broker {
     } catch (err) {
       this.log('warn', `no relay launch config for ${req.name}: ${(err as Error).message}`)
     }
+    const cli = cliName(req.command)
+    const classifier = profile === 'agent' ? classifierFor(cli) : undefined
+    if (classifier) {
+      entry.screen = new AgentScreen(classifier, {
+        cols: AGENT_COLS,
+        rows: AGENT_ROWS,
+        onState: (r) => {
+          entry.snapshot.screen = r.detail ? { state: r.state, detail: r.detail } : { state: r.state }
+          this.changed(entry)
+        },
+      })
+      entry.snapshot.screen = { state: 'starting' }
+    }
     try {
       const runtime = new AgentRuntime(
-        { name: req.name, command: resolved, args: [...launchArgs, ...(req.args ?? [])], cwd, env },
+        { name: req.name, command: resolved, args: [...launchArgs, ...(req.args ?? [])], cwd, env, cols: AGENT_COLS, rows: AGENT_ROWS },
         {
           onData: (d) => {
+            entry.screen?.feed(d)
             entry.injector?.feed(d)
             entry.reminders.noteOutput(d.length)
           },
@@ -487,11 +515,16 @@ export class Broker {
         autoEnter: profile === 'agent' ? (this.opts.autoEnter ?? {}) : false,
         onReady: () => this.changed(entry),
         onAutoEnter: (n) => this.log('info', `auto-enter #${n} into ${req.name} (no reaction to the last message)`),
+        screen: entry.screen,
+        typing: typingProfileFor(cli),
+        // No ack without proof for agent CLIs; a plain program may not echo at all.
+        ackUnverified: profile !== 'agent',
         ...this.opts.injector,
       })
       entry.snapshot.pid = runtime.pid
       entry.snapshot.status = 'running'
     } catch (err) {
+      entry.screen?.close()
       entry.snapshot.status = 'failed'
       entry.snapshot.error = `could not start ${req.command}: ${(err as Error).message}`
       entry.early = [] // never acked: the engine keeps them
@@ -551,6 +584,8 @@ export class Broker {
     entry.snapshot.status = 'exited'
     entry.snapshot.exitCode = exit.exitCode
     entry.injector?.close()
+    entry.screen?.close()
+    delete entry.snapshot.screen
     this.cursors.flush()
     if (this.agents.get(entry.snapshot.name) === entry) this.book.forget(entry.snapshot.name)
     // v5 sent nothing on exit (§8 #41); the engine should stop routing to a dead agent.
@@ -582,7 +617,14 @@ export class Broker {
   }
 
   resize(name: string, cols: number, rows: number): void {
-    this.runningEntry(name).runtime?.resize(cols, rows)
+    const entry = this.runningEntry(name)
+    entry.runtime?.resize(cols, rows)
+    entry.screen?.resize(cols, rows)
+  }
+
+  /** The rendered screen of a CLI Relay reads (for traces and tests); undefined for other programs. */
+  screenText(name: string): string | undefined {
+    return this.agents.get(name)?.screen?.text()
   }
 
   scrollback(name: string): string {
@@ -829,7 +871,12 @@ export class Broker {
         if (!(err instanceof InjectionCancelled)) entry.generation++
         this.book.release(frame.agent, frame.seq, frame.msg_id)
         this.step(frame, fields, 'failed', {
-          detail: err instanceof InjectionCancelled ? 'not typed: an earlier message failed; waiting for redelivery' : `could not type into ${frame.agent}: ${err.message}`,
+          detail:
+            err instanceof InjectionCancelled
+              ? 'not typed: an earlier message failed; waiting for redelivery'
+              : err instanceof InjectionUnverified
+                ? `not acked (${err.message}); the engine will deliver it again`
+                : `could not type into ${frame.agent}: ${err.message}`,
         })
         this.changed(entry)
       })

@@ -7,8 +7,16 @@
  * programs that don't echo; the next message waits for this one's echo, or for the
  * verification timeout. Resolves only after text and Enter were written, so the
  * caller can ack the engine only then (the v5 flaw was acking before typing).
+ *
+ * For agent CLIs whose screen we can read (a `ScreenWatch`: a headless terminal and the
+ * CLI's classifier) the pacing follows the screen instead: type only into an idle
+ * prompt (never while it starts, works, asks for approval or shows a dialog), press
+ * Enter once the text shows in the input, and resolve only once the input was
+ * submitted. A message the CLI did not take is typed again; one it did not submit gets
+ * Enter again; one that cannot be proven submitted is rejected, never acked.
  */
 import { ANSI_SEQUENCE } from './files'
+import type { ScreenReading } from './screen/types'
 
 
 /** What we compare echoes on: no escapes and no whitespace (TTYs and TUIs rewrap lines). */
@@ -100,7 +108,58 @@ export interface TypedKeys {
   submit: string
 }
 
-export type Verification = 'echo' | 'timeout_fallback'
+/**
+ * How a typed message was verified: `submitted` (the CLI's screen showed the text in its
+ * input, then took it), `echo` (the text came back on the terminal), `timeout_fallback`
+ * (neither, for a program that may not echo; only when `ackUnverified` allows it).
+ */
+export type Verification = 'submitted' | 'echo' | 'timeout_fallback'
+
+/** What the injector reads of an agent's screen (screen/agent-screen.ts implements it). */
+export interface ScreenWatch {
+  /** The exact reading now (all output so far parsed). */
+  read(): Promise<ScreenReading>
+  /** Resolves at the next screen change, or after `ms`. */
+  nextChange(ms: number): Promise<void>
+  /** Whether the program enabled bracketed paste. */
+  readonly bracketedPaste: boolean
+}
+
+/** How a screen-read CLI takes typed text (per CLI, measured on the pinned versions). */
+export interface TypingProfile {
+  /**
+   * Multi-line text is sent as a bracketed paste when the program enabled it: the CLI
+   * then knows where the text ends, and the Enter after it is a key, not more paste.
+   */
+  bracketedPaste: boolean
+  /** Least time between the text's last byte and Enter (paste-burst detectors). */
+  enterGapMs: number
+  /** How long the text may take to show in the input before it counts as not taken. */
+  takeTimeoutMs: number
+  /** How long after Enter the input must have been submitted before Enter is pressed again. */
+  submitTimeoutMs: number
+  /** Times the text is typed again when the CLI did not take it. */
+  maxTypeAttempts: number
+  /** Extra Enters for text that stays in the input. */
+  maxEnterRetries: number
+}
+
+export const DEFAULT_TYPING: TypingProfile = {
+  bracketedPaste: true,
+  enterGapMs: 60,
+  takeTimeoutMs: 2000,
+  submitTimeoutMs: 2500,
+  maxTypeAttempts: 3,
+  maxEnterRetries: 3,
+}
+
+/** The text was written but could not be proven to have reached the program: never ack it. */
+export class InjectionUnverified extends Error {
+  constructor(reason: string) {
+    super(reason)
+    this.name = 'InjectionUnverified'
+  }
+}
 
 export class InjectionCancelled extends Error {
   constructor(reason = 'injection cancelled') {
@@ -151,6 +210,14 @@ export interface InjectorOptions {
   onReady?: () => void
   onAutoEnter?: (retry: number) => void
   now?: () => number
+  /** The agent's classified screen; when set, pacing and verification follow it (and readiness, suggestion and auto-enter options are ignored). */
+  screen?: ScreenWatch
+  typing?: Partial<TypingProfile>
+  /**
+   * Whether a message whose echo never showed may still be acked (`timeout_fallback`).
+   * True for plain programs that may not echo; false for agent CLIs: no ack without proof.
+   */
+  ackUnverified?: boolean
 }
 
 const RAW_TAIL = 4096
@@ -173,7 +240,9 @@ export class Injector {
   readonly echo = new EchoWatcher()
   private chain: Promise<unknown> = Promise.resolve()
   private queued = 0
-  private readonly o: Required<Omit<InjectorOptions, 'suggestionVisible' | 'onReady' | 'onAutoEnter' | 'autoEnter' | 'readiness' | 'now'>>
+  private readonly o: Required<Pick<InjectorOptions, 'enterDelayMs' | 'verifyTimeoutMs' | 'steerDelayMs' | 'escDelayMs' | 'suggestionHoldMs' | 'userHoldMs'>>
+  private readonly typing: TypingProfile
+  private readonly screen: ScreenWatch | undefined
   private readonly now: () => number
   private readonly autoEnter: AutoEnterOptions | undefined
   private userInputWaiter: (() => void) | undefined
@@ -209,8 +278,11 @@ export class Injector {
     }
     this.now = opts.now ?? Date.now
     this.lastOutputAt = this.now()
-    this.autoEnter = opts.autoEnter ? { ...AUTO_ENTER_DEFAULTS, ...opts.autoEnter } : undefined
-    const readiness = opts.readiness ?? 'immediate'
+    this.screen = opts.screen
+    this.typing = { ...DEFAULT_TYPING, ...opts.typing }
+    // A screen-read CLI is verified by its screen: no blind Enters, no readiness timer.
+    this.autoEnter = opts.autoEnter && !this.screen ? { ...AUTO_ENTER_DEFAULTS, ...opts.autoEnter } : undefined
+    const readiness = this.screen ? 'immediate' : (opts.readiness ?? 'immediate')
     this.readyFlag = readiness === 'immediate'
     if (readiness !== 'immediate') {
       this.maxWaitTimer = setTimeout(() => this.markReady(), readiness.maxWaitMs)
@@ -226,6 +298,11 @@ export class Injector {
     return this.readyFlag
   }
 
+  /** Whether a screen paces this injector (no echo/timeout fallback, no readiness timer). */
+  get screenPaced(): boolean {
+    return this.screen !== undefined
+  }
+
   /** PTY output: feeds echo verification, readiness and suggestion detection. */
   feed(data: string): void {
     this.echo.feed(data)
@@ -235,7 +312,7 @@ export class Injector {
     // The CLI reacted to the last Enter: nothing left to re-press until the next message.
     // (Re-arming here instead would press Enter into an idle CLI forever.)
     if (this.outputSinceAutoEnter > 10) this.autoArmed = false
-    const readiness = this.opts.readiness
+    const readiness = this.screen ? undefined : this.opts.readiness
     if (!this.readyFlag && readiness && readiness !== 'immediate') {
       clearTimeout(this.quietTimer)
       this.quietTimer = setTimeout(() => this.markReady(), readiness.quietMs)
@@ -271,6 +348,7 @@ export class Injector {
   }
 
   private suggestionVisible(): boolean {
+    if (this.screen) return false
     return this.opts.suggestionVisible?.(this.rawTail) ?? false
   }
 
@@ -297,6 +375,7 @@ export class Injector {
   }
 
   private async run(job: InjectionJob): Promise<Verification> {
+    if (this.screen) return this.runOnScreen(job, this.screen)
     if (!this.readyFlag) {
       job.onQueued?.('waiting for the agent to finish starting')
       await new Promise<void>((r) => this.readyWaiters.push(r))
@@ -327,9 +406,108 @@ export class Injector {
       job.onTyped?.({ preKeys, text: job.text, submit: '\r' })
       if (echoed) return 'echo'
       const late = await this.echo.waitFor(expected, from, this.o.verifyTimeoutMs)
-      return late ? 'echo' : 'timeout_fallback'
+      if (late) return 'echo'
+      if (this.opts.ackUnverified === false) {
+        throw new InjectionUnverified(`typed, but the text never showed in the terminal within ${this.o.verifyTimeoutMs} ms`)
+      }
+      return 'timeout_fallback'
     } finally {
       this.busy = false
+    }
+  }
+
+  // ---- screen-paced typing (agent CLIs we can read) --------------------------
+
+  /** Type one message into a CLI whose screen we read; resolves once it was submitted. */
+  private async runOnScreen(job: InjectionJob, screen: ScreenWatch): Promise<Verification> {
+    const t = this.typing
+    for (let attempt = 1; attempt <= t.maxTypeAttempts; attempt++) {
+      await this.waitForIdlePrompt(job, screen)
+      if (job.stillWanted && !job.stillWanted()) throw new InjectionCancelled()
+      this.busy = true
+      try {
+        const multiLine = job.text.includes('\n')
+        const paste = multiLine && t.bracketedPaste && screen.bracketedPaste
+        const keys = paste ? `\x1b[200~${job.text}\x1b[201~` : job.text
+        this.target.write(keys)
+        const writtenAt = this.now()
+        const took = await this.waitForScreen(screen, (r) => r.state !== 'idle' && r.state !== 'starting' && r.state !== 'unknown', t.takeTimeoutMs)
+        if (!took) {
+          // Nothing showed: the CLI dropped the text (it was not really ready). Nothing
+          // was submitted, so typing it again cannot duplicate it.
+          job.onQueued?.(`the agent did not take the text (attempt ${attempt} of ${t.maxTypeAttempts}); typing it again`)
+          continue
+        }
+        if (took.state === 'busy') {
+          // Submitted by the text itself (a newline the CLI took as Enter): no Enter now.
+          job.onTyped?.({ preKeys: paste ? 'bracketed paste' : '', text: job.text, submit: '' })
+          return 'submitted'
+        }
+        if (took.state === 'permission' || took.state === 'dialog') {
+          throw new InjectionUnverified(`a ${took.state === 'permission' ? 'permission prompt' : 'dialog'} opened while the message was typed${took.detail ? `: ${took.detail}` : ''}`)
+        }
+        const gap = t.enterGapMs - (this.now() - writtenAt)
+        if (gap > 0) await delay(gap)
+        if (!this.target.alive) throw new Error('agent has exited')
+        this.target.write('\r')
+        job.onTyped?.({ preKeys: paste ? 'bracketed paste' : '', text: job.text, submit: '\r' })
+        for (let retry = 0; ; retry++) {
+          const after = await this.waitForScreen(screen, (r) => r.state !== 'typing' && r.state !== 'paste_pending' && r.state !== 'unknown', t.submitTimeoutMs)
+          if (after) return 'submitted'
+          if (retry >= t.maxEnterRetries) break
+          // The text is still in the input: the Enter was taken as part of a paste.
+          if (!this.target.alive) throw new Error('agent has exited')
+          this.target.write('\r')
+          this.opts.onAutoEnter?.(retry + 1)
+        }
+        const left = await screen.read()
+        throw new InjectionUnverified(`typed, but the agent did not submit it after ${t.maxEnterRetries + 1} Enters (its prompt still holds ${left.input ? `"${left.input.slice(0, 80)}"` : 'the text'})`)
+      } finally {
+        this.busy = false
+      }
+    }
+    throw new InjectionUnverified(`the agent did not take the text after ${t.maxTypeAttempts} attempts`)
+  }
+
+  /** The first reading that matches within `ms`, or undefined. */
+  private async waitForScreen(screen: ScreenWatch, pred: (r: ScreenReading) => boolean, ms: number): Promise<ScreenReading | undefined> {
+    const deadline = this.now() + ms
+    for (;;) {
+      if (!this.target.alive || this.closed) throw new Error('agent has exited')
+      const r = await screen.read()
+      if (pred(r)) return r
+      const left = deadline - this.now()
+      if (left <= 0) return undefined
+      await screen.nextChange(left)
+    }
+  }
+
+  /**
+   * Hold until the CLI shows an empty, idle prompt: while it starts, works, asks for
+   * approval or shows a dialog, and while the user has a line open. Each new reason is
+   * announced once (the feed shows why a message waits). A steer delivery interrupts a
+   * busy CLI (Esc) instead of waiting for its turn to end.
+   */
+  private async waitForIdlePrompt(job: InjectionJob, screen: ScreenWatch): Promise<void> {
+    let announced: string | undefined
+    let interrupted = false
+    for (;;) {
+      if (!this.target.alive || this.closed) throw new Error('agent has exited')
+      const r = await screen.read()
+      // `unknown` waits too: a screen we cannot read is no place to type blind.
+      if (r.state === 'idle') return
+      if (r.state === 'busy' && job.mode === 'steer' && !interrupted) {
+        interrupted = true
+        this.target.write('\x1b')
+      }
+      // Text in the prompt that the user typed a moment ago is theirs to finish.
+      const userTyping = r.state === 'typing' && this.now() - this.target.lastUserInputAt < this.o.userHoldMs
+      const reason = userTyping ? 'waiting for you to finish typing' : waitReason(r)
+      if (announced !== reason) {
+        announced = reason
+        job.onQueued?.(reason)
+      }
+      await screen.nextChange(1000)
     }
   }
 
@@ -407,3 +585,25 @@ export class Injector {
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Why a message waits, for the feed. */
+export function waitReason(r: ScreenReading): string {
+  const detail = r.detail ? `: ${r.detail}` : ''
+  switch (r.state) {
+    case 'starting':
+      return 'waiting for the agent to finish starting'
+    case 'busy':
+      return 'waiting for the agent to finish its turn'
+    case 'permission':
+      return `waiting: the agent asks for approval${detail}`
+    case 'dialog':
+      return `waiting: the agent shows a dialog${detail}`
+    case 'typing':
+    case 'paste_pending':
+      return "waiting: the agent's prompt holds unsent text"
+    case 'unknown':
+      return "waiting: the agent's screen is not one Relay can read (no prompt to type into)"
+    default:
+      return 'waiting for the agent'
+  }
+}

@@ -7,10 +7,12 @@ import { claudeClassifier } from './clis/claude'
 import { codexClassifier } from './clis/codex'
 import { geminiClassifier } from './clis/gemini'
 import { opencodeClassifier } from './clis/opencode'
+import type { TypingProfile } from '../injector'
 import type { ScreenClassifier } from './types'
 
 export * from './types'
 export { ScreenModel, isFaint } from './screen-model'
+export { AgentScreen, SCREEN_THROTTLE_MS } from './agent-screen'
 
 const CLASSIFIERS: Record<string, ScreenClassifier> = {
   claude: claudeClassifier,
@@ -22,4 +24,20 @@ const CLASSIFIERS: Record<string, ScreenClassifier> = {
 /** The classifier for a CLI's basename, or undefined for a program we cannot read. */
 export function classifierFor(cli: string): ScreenClassifier | undefined {
   return CLASSIFIERS[cli]
+}
+
+/**
+ * How each CLI takes typed text, measured on the pinned versions (the rig's findings):
+ * a multi-line message goes in as a bracketed paste when the CLI enabled it, then Enter
+ * after a gap the CLI's paste-burst detector lets through.
+ */
+const TYPING: Record<string, Partial<TypingProfile>> = {
+  claude: {},
+  codex: {},
+  gemini: {},
+  opencode: {},
+}
+
+export function typingProfileFor(cli: string): Partial<TypingProfile> | undefined {
+  return TYPING[cli]
 }
