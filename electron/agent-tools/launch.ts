@@ -14,6 +14,17 @@
  *             the global config, under the project's)
  *   others    no arguments, no files; the environment only.
  *
+ * Approval (`permissions`): by default exactly the relay's own MCP tools run without a
+ * prompt, so an agent can answer a message without waiting for a person, and every
+ * other tool still asks:
+ *   claude    --allowedTools mcp__agent-relay (a rule naming the server allows its tools)
+ *   codex     mcp_servers.agent-relay.default_tools_approval_mode = "approve"
+ *   gemini    "trust": true on the server entry
+ *   opencode  nothing (it does not ask for MCP tools by default)
+ * `skip-all` is the upstream agent-relay behaviour, a Settings option off by default:
+ * claude --dangerously-skip-permissions, codex --dangerously-bypass-approvals-and-sandbox,
+ * gemini --approval-mode yolo, opencode `permission: allow`.
+ *
  * The MCP server is this project's: `<node> bin/relay.mjs mcp`, never `npx agent-relay`.
  * The workspace key never appears: launchConfigFor does not take one, and refuses a
  * token that is one. The agent token does (the MCP server acts as the agent); files
@@ -37,7 +48,17 @@ export interface LaunchOptions {
   workspaceId: string
   /** A per-agent folder the app owns, for config files. */
   configDir: string
+  /** Which tool calls run without asking (see the top of this file). Default `relay-tools`. */
+  permissions?: AgentPermissions
+  /** Whether we run as root (claude refuses --dangerously-skip-permissions as root unless IS_SANDBOX=1). */
+  isRoot?: boolean
 }
+
+/**
+ * `relay-tools`: only the relay's own MCP tools are pre-approved (default).
+ * `skip-all`: the CLI asks for nothing (upstream agent-relay's behaviour).
+ */
+export type AgentPermissions = 'relay-tools' | 'skip-all'
 
 export interface LaunchFile {
   path: string
@@ -153,38 +174,51 @@ export function launchConfigFor(opts: LaunchOptions): LaunchConfig {
   const cli = normalizeCli(opts.cli)
   const env = relayAgentEnv(opts)
   const mcp = mcpServerSpec(opts)
+  const skipAll = opts.permissions === 'skip-all'
   const fileMode = 0o600
   switch (cli) {
-    case 'claude':
-      return { args: ['--mcp-config', JSON.stringify({ mcpServers: { [MCP_SERVER_KEY]: mcp } })], env, files: [] }
+    case 'claude': {
+      const args = ['--mcp-config', JSON.stringify({ mcpServers: { [MCP_SERVER_KEY]: mcp } })]
+      if (skipAll) {
+        args.push('--dangerously-skip-permissions')
+        // As root claude refuses the flag unless told it runs in a sandbox.
+        if (opts.isRoot) env.IS_SANDBOX = '1'
+      } else {
+        args.push('--allowedTools', `mcp__${MCP_SERVER_KEY}`)
+      }
+      return { args, env, files: [] }
+    }
     case 'codex': {
       const key = `mcp_servers.${MCP_SERVER_KEY}`
-      return {
-        args: [
-          '--config', `${key}.command=${toToml(mcp.command)}`,
-          '--config', `${key}.args=${toToml(mcp.args)}`,
-          '--config', `${key}.env=${toToml(mcp.env)}`,
-        ],
-        env,
-        files: [],
-      }
+      const args = [
+        '--config', `${key}.command=${toToml(mcp.command)}`,
+        '--config', `${key}.args=${toToml(mcp.args)}`,
+        '--config', `${key}.env=${toToml(mcp.env)}`,
+        '--config', `${key}.default_tools_approval_mode=${toToml('approve')}`,
+        // Its app-server daemon would outlive the agent (and copy ~400 MB on first start).
+        '--config', 'features.daemon_auto_start=false',
+      ]
+      if (skipAll) args.push('--dangerously-bypass-approvals-and-sandbox')
+      return { args, env, files: [] }
     }
     case 'gemini': {
       const path = join(opts.configDir, 'gemini-system-defaults.json')
       // trust: our own server's tools run without a confirmation prompt per call.
       const content = `${JSON.stringify({ mcpServers: { [MCP_SERVER_KEY]: { ...mcp, trust: true } } }, null, 2)}\n`
-      return { args: [], env: { ...env, GEMINI_CLI_SYSTEM_DEFAULTS_PATH: path }, files: [{ path, content, mode: fileMode }] }
+      return {
+        args: skipAll ? ['--approval-mode', 'yolo'] : [],
+        env: { ...env, GEMINI_CLI_SYSTEM_DEFAULTS_PATH: path },
+        files: [{ path, content, mode: fileMode }],
+      }
     }
     case 'opencode': {
       const path = join(opts.configDir, 'opencode.json')
-      const content = `${JSON.stringify(
-        {
-          $schema: 'https://opencode.ai/config.json',
-          mcp: { [MCP_SERVER_KEY]: { type: 'local', command: [mcp.command, ...mcp.args], environment: mcp.env, enabled: true } },
-        },
-        null,
-        2,
-      )}\n`
+      const config: Record<string, unknown> = {
+        $schema: 'https://opencode.ai/config.json',
+        mcp: { [MCP_SERVER_KEY]: { type: 'local', command: [mcp.command, ...mcp.args], environment: mcp.env, enabled: true } },
+      }
+      if (skipAll) config.permission = 'allow'
+      const content = `${JSON.stringify(config, null, 2)}\n`
       return { args: [], env: { ...env, OPENCODE_CONFIG: path }, files: [{ path, content, mode: fileMode }] }
     }
     default:

@@ -14,7 +14,7 @@ import {
   type DeliverFrame,
   type InventoryAgent,
 } from '../../shared/wire'
-import { launchConfigFor, withRelayOnPath, writeLaunchFiles } from '../agent-tools/launch'
+import { launchConfigFor, withRelayOnPath, writeLaunchFiles, type AgentPermissions } from '../agent-tools/launch'
 import { AgentRuntime, resolveCommand, type AgentExit } from './agent-runtime'
 import {
   ActionBook,
@@ -139,6 +139,8 @@ export interface BrokerOptions {
   cwd?: () => string
   /** Extra environment for every agent (e.g. PATH with the `relay` command). */
   agentEnv?: Record<string, string>
+  /** Which tool calls agent CLIs run without asking, read at each spawn (agent-tools/launch). */
+  agentPermissions?: () => AgentPermissions
   injector?: InjectorOptions
   /** When each kind of program is ready for input (§5.2); defaults: agent CLIs wait, others don't. */
   readiness?: Partial<Record<InjectionProfile, Readiness>>
@@ -475,6 +477,8 @@ export class Broker {
         baseUrl: this.opts.baseUrl,
         workspaceId: this.opts.workspaceId,
         configDir: join(this.opts.stateDir, 'agents', req.name.replace(/[^A-Za-z0-9_-]/g, '_')),
+        permissions: this.opts.agentPermissions?.() ?? 'relay-tools',
+        isRoot: process.getuid?.() === 0,
       })
       writeLaunchFiles(launch.files)
       Object.assign(env, launch.env)

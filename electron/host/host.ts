@@ -435,6 +435,7 @@ export function createHost(options: HostOptions): Host {
         log,
         ...options.broker,
         agentEnv,
+        agentPermissions: () => (settings.skipPermissionPrompts ? 'skip-all' : 'relay-tools'),
       })
       broker.on(onBrokerEvent)
       pendingRespawn = agentBook.list().filter((r) => r.restart)
@@ -592,6 +593,7 @@ export function createHost(options: HostOptions): Host {
       next.startAtLogin = req.startAtLogin
     }
     if (req.closeToTray !== undefined) next.closeToTray = req.closeToTray
+    if (req.skipPermissionPrompts !== undefined) next.skipPermissionPrompts = req.skipPermissionPrompts
     settingsStore.save(next)
     settings = next
     const view = settingsView()

@@ -35,6 +35,11 @@ export const settingsSchema = z.object({
   notifications: notificationPrefsSchema.partial().default({}).transform((n) => ({ ...DEFAULT_NOTIFICATIONS, ...n })),
   startAtLogin: z.boolean().default(false),
   closeToTray: z.boolean().default(true),
+  /**
+   * Agents Relay spawns ask for nothing (claude --dangerously-skip-permissions and the
+   * like), as upstream agent-relay does. Off: only the relay's own tools are pre-approved.
+   */
+  skipPermissionPrompts: z.boolean().default(false),
 })
 export type Settings = z.output<typeof settingsSchema>
 
@@ -161,6 +166,7 @@ export function toSettingsView(
     notifications: settings.notifications,
     startAtLogin: settings.startAtLogin,
     closeToTray: settings.closeToTray,
+    skipPermissionPrompts: settings.skipPermissionPrompts,
     restartRequired: opts.restartRequired,
     engineOverridden: opts.engineOverridden,
   }

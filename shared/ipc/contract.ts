@@ -128,6 +128,8 @@ export const settingsViewSchema = z.object({
   notifications: notificationPrefsSchema,
   startAtLogin: z.boolean(),
   closeToTray: z.boolean(),
+  /** Agents spawned from now on skip every permission prompt (off: only the relay's own tools are pre-approved). */
+  skipPermissionPrompts: z.boolean(),
   /** Engine or node name changed since the node started: a node restart applies it. */
   restartRequired: z.boolean(),
   /** Where the engine/key came from when it was not the settings file (CLI flags, env). */
@@ -260,6 +262,7 @@ export const commands = {
         notifications: notificationPrefsSchema.partial().strict().optional(),
         startAtLogin: z.boolean().optional(),
         closeToTray: z.boolean().optional(),
+        skipPermissionPrompts: z.boolean().optional(),
       })
       .strict(),
     result: settingsViewSchema,

@@ -109,6 +109,12 @@ function parseTomlValue(src: string): unknown {
       i++
       return obj
     }
+    for (const [word, val] of [['true', true], ['false', false]] as const) {
+      if (src.startsWith(word, i)) {
+        i += word.length
+        return val
+      }
+    }
     throw new Error(`unexpected ${src[i]} at ${i}`)
   }
   const v = value()
@@ -118,9 +124,11 @@ function parseTomlValue(src: string): unknown {
 }
 
 describe('launchConfigFor', () => {
-  it('claude: --mcp-config with the agent-relay server running our relay.mjs mcp', () => {
+  it('claude: --mcp-config with the agent-relay server running our relay.mjs mcp, its tools (and only those) pre-approved', () => {
     const cfg = launchConfigFor(base)
-    expect(cfg.args).toHaveLength(2)
+    expect(cfg.args).toHaveLength(4)
+    expect(cfg.args.slice(2)).toEqual(['--allowedTools', 'mcp__agent-relay'])
+    expect(cfg.args).not.toContain('--dangerously-skip-permissions')
     expect(cfg.args[0]).toBe('--mcp-config')
     const json = JSON.parse(cfg.args[1] as string) as { mcpServers: Record<string, McpServerSpec> }
     expect(Object.keys(json.mcpServers)).toEqual(['agent-relay'])
@@ -144,8 +152,24 @@ describe('launchConfigFor', () => {
       'mcp_servers.agent-relay.command': process.execPath,
       'mcp_servers.agent-relay.args': [relayMjsPath(), 'mcp'],
       'mcp_servers.agent-relay.env': expectedEnv,
+      'mcp_servers.agent-relay.default_tools_approval_mode': 'approve',
+      'features.daemon_auto_start': false,
     })
     expectNoWorkspaceKey(cfg.args.join(' '))
+  })
+
+  it('skip-all permissions (the Settings option): each CLI asks for nothing, as upstream agent-relay does', () => {
+    const claude = launchConfigFor({ ...base, permissions: 'skip-all', isRoot: true })
+    expect(claude.args).toContain('--dangerously-skip-permissions')
+    expect(claude.args).not.toContain('--allowedTools')
+    expect(claude.env.IS_SANDBOX).toBe('1')
+    expect(launchConfigFor({ ...base, permissions: 'skip-all', isRoot: false }).env.IS_SANDBOX).toBeUndefined()
+    expect(launchConfigFor({ ...base, cli: 'codex', permissions: 'skip-all' }).args).toContain('--dangerously-bypass-approvals-and-sandbox')
+    expect(launchConfigFor({ ...base, cli: 'codex' }).args).not.toContain('--dangerously-bypass-approvals-and-sandbox')
+    expect(launchConfigFor({ ...base, cli: 'gemini', permissions: 'skip-all' }).args).toEqual(['--approval-mode', 'yolo'])
+    const opencode = launchConfigFor({ ...base, cli: 'opencode', permissions: 'skip-all' })
+    expect(JSON.parse(opencode.files[0]!.content).permission).toBe('allow')
+    expect(JSON.parse(launchConfigFor({ ...base, cli: 'opencode' }).files[0]!.content).permission).toBeUndefined()
   })
 
   it('codex: values with quotes, backslashes and newlines survive the TOML round trip', () => {

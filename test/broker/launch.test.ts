@@ -22,7 +22,27 @@ it('a claude agent starts with --mcp-config for the relay MCP server, its own to
   await n.broker.spawn({ name: 'cl', command: 'claude', args: ['--user-flag'], cwd: '/tmp' })
   await n.waitOutput('cl', 'ENV[')
   const out = n.output('cl')
-  expect(out).toMatch(/ARGS\[--mcp-config \{"mcpServers":\{"agent-relay":.*\} --user-flag\]/)
+  expect(out).toMatch(/ARGS\[--mcp-config \{"mcpServers":\{"agent-relay":.*\} --allowedTools mcp__agent-relay --user-flag\]/)
   expect(out).toMatch(/ENV\[cl at_live_\S+\]/)
   expect(n.broker.listAgents()[0]?.args).toEqual(['--user-flag'])
+})
+
+it('the skip-all permission setting is read at each spawn: the next claude gets --dangerously-skip-permissions', async () => {
+  const dir = tempDir('fake-claude')
+  writeFileSync(join(dir, 'claude'), '#!/bin/sh\necho "ARGS[$*]"\nexec cat\n', { mode: 0o755 })
+  const fe = await startFakeEngine()
+  cleanups.push(() => fe.close())
+  let permissions: 'relay-tools' | 'skip-all' = 'relay-tools'
+  const n = makeNode(fe, { env: { PATH: `${dir}:/usr/bin:/bin` }, agentPermissions: () => permissions }, cleanups)
+  await n.broker.start()
+  await n.connected()
+  await n.broker.spawn({ name: 'asks', command: 'claude', cwd: '/tmp' })
+  await n.waitOutput('asks', 'ARGS[')
+  expect(n.output('asks')).toContain('--allowedTools mcp__agent-relay')
+  expect(n.output('asks')).not.toContain('--dangerously-skip-permissions')
+  permissions = 'skip-all'
+  await n.broker.spawn({ name: 'yolo', command: 'claude', cwd: '/tmp' })
+  await n.waitOutput('yolo', 'ARGS[')
+  expect(n.output('yolo')).toContain('--dangerously-skip-permissions')
+  expect(n.output('yolo')).not.toContain('--allowedTools')
 })

@@ -91,7 +91,7 @@ describe('host (desktop)', () => {
   it('after a restart: the same agents (respawned if marked), the feed history and the settings', async () => {
     const dataDir = tempDir('hostd')
     const a = await startedHost(dataDir)
-    await ok(host(a).invoke('settings.set', { nodeName: 'renamed', closeToTray: false, notifications: { agentIdle: false } }))
+    await ok(host(a).invoke('settings.set', { nodeName: 'renamed', closeToTray: false, skipPermissionPrompts: true, notifications: { agentIdle: false } }))
     await ok(host(a).invoke('agents.spawn', { name: 'keeper', command: 'cat', cwd: '/tmp', restart: true }))
     await ok(host(a).invoke('agents.spawn', { name: 'oneoff', command: 'cat', cwd: '/tmp' }))
     const sent = await ok<FeedMessage>(host(a).invoke('messages.send', { to: 'keeper', text: 'remember-me' }))
@@ -101,7 +101,7 @@ describe('host (desktop)', () => {
 
     const b = await startedHost(dataDir)
     const settings = await ok<SettingsView>(b.host.invoke('settings.get', {}))
-    expect(settings).toMatchObject({ nodeName: 'renamed', closeToTray: false, notifications: { agentIdle: false, agentExited: true } })
+    expect(settings).toMatchObject({ nodeName: 'renamed', closeToTray: false, skipPermissionPrompts: true, notifications: { agentIdle: false, agentExited: true } })
     // The node name changed after the first start: the second start uses it.
     expect(b.host.status().nodeName).toBe('desk') // the nodeName option wins over settings in tests
     expect(settings.restartRequired).toBe(false)

@@ -209,6 +209,7 @@ export function settingsView(patch: Partial<SettingsView> = {}): SettingsView {
     notifications: { agentExited: true, agentIdle: true, messageToUser: true, deliveryFailed: true, idleSeconds: 30 },
     startAtLogin: false,
     closeToTray: true,
+    skipPermissionPrompts: false,
     restartRequired: false,
     engineOverridden: false,
     ...patch,

@@ -40,6 +40,7 @@ function SettingsForm({ current, canStartAtLogin, bridge, close }: { current: Se
   const [notifications, setNotifications] = useState(current.notifications)
   const [startAtLogin, setStartAtLogin] = useState(current.startAtLogin)
   const [closeToTray, setCloseToTray] = useState(current.closeToTray)
+  const [skipPermissionPrompts, setSkipPermissionPrompts] = useState(current.skipPermissionPrompts)
   const [error, setError] = useState<string | null>(null)
   const [saved, setSaved] = useState<SettingsView | null>(null)
   const [busy, setBusy] = useState(false)
@@ -51,6 +52,7 @@ function SettingsForm({ current, canStartAtLogin, bridge, close }: { current: Se
       nodeName: nodeName.trim(),
       notifications,
       closeToTray,
+      skipPermissionPrompts,
       ...(canStartAtLogin ? { startAtLogin } : {}),
     }
     if (!current.engineOverridden) {
@@ -156,6 +158,23 @@ function SettingsForm({ current, canStartAtLogin, bridge, close }: { current: Se
             </span>
           </label>
           <p className="muted">Never about the agent you are looking at, and repeats within 30 s are merged.</p>
+        </fieldset>
+        <fieldset>
+          <legend>Agent permissions</legend>
+          <p className="muted">
+            Agents Relay starts may always use Relay&apos;s own tools (send a message, read their inbox) without asking you. Every other
+            tool — editing files, running commands — still asks in the agent&apos;s terminal, and Relay marks the agent as needing approval.
+          </p>
+          <label className="form-check">
+            <input
+              type="checkbox"
+              data-testid="settings-skip-permissions"
+              checked={skipPermissionPrompts}
+              onChange={(e) => setSkipPermissionPrompts(e.target.checked)}
+            />
+            Skip all permission prompts (Claude --dangerously-skip-permissions, Codex --dangerously-bypass-approvals-and-sandbox, Gemini
+            yolo): agents act without asking. Applies to agents started from now on.
+          </label>
         </fieldset>
         <fieldset>
           <legend>App</legend>
