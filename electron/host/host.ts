@@ -35,7 +35,8 @@ import { AgentBook, resumeArgs, type AgentRecord } from './agent-book'
 import { joinChannel, postToChannel } from './channels'
 import { FeedBook } from './feed'
 import { FeedFile } from './feed-file'
-import { IdleDetector, Notifier, type Viewing } from './notifier'
+import { Notifier, type Viewing } from './notifier'
+import { AttentionTracker } from './attention'
 import { PidMarkers, type ProcessProbe } from './pid-markers'
 import { SettingsStore, toSettingsView, type EngineSettings, type SecretCodec, type Settings } from './settings'
 import { UserStream } from './user-stream'
@@ -153,12 +154,23 @@ export function createHost(options: HostOptions): Host {
   // Event-loop delay since the last debug.metrics call (the bench reads it).
   const loopDelay = monitorEventLoopDelay({ resolution: 10 })
   loopDelay.enable()
-  const idle = new IdleDetector()
-  const attention = new Set<string>()
   const userStopped = new Set<string>()
   const lastStatus = new Map<string, AgentInfo['status']>()
   let userUnread = 0
   const notifier = new Notifier({ prefs: () => settings.notifications, viewing: () => viewing, emit: (n) => emit('notification', n) })
+  const attention = new AttentionTracker({
+    notifier,
+    viewing: () => viewing,
+    idleMs: () => settings.notifications.idleSeconds * 1000,
+    snapshot: (name) => broker?.listAgents().find((a) => a.name === name),
+    lastLine: (name) => {
+      try {
+        return lastLine(broker?.scrollback(name) ?? '')
+      } catch {
+        return '' // gone meanwhile
+      }
+    },
+  })
 
   let engineSettings = currentEngine()
   let startedWith = startKey()
@@ -237,11 +249,8 @@ export function createHost(options: HostOptions): Host {
 
   function decorate(a: AgentSnapshot): AgentInfo {
     const rec = agentBook.get(a.name)
-    const info: AgentInfo = { ...a, channels: rec?.channels ?? [], restart: rec?.restart ?? false }
-    const activity = a.status === 'running' ? idle.activity(a.name) : undefined
-    if (activity) info.activity = activity
-    if (attention.has(a.name)) info.attention = true
-    return info
+    const { screen: _screen, ...rest } = a
+    return { ...rest, channels: rec?.channels ?? [], restart: rec?.restart ?? false, ...attention.describe(a) }
   }
 
   function dormant(rec: AgentRecord): AgentInfo {
@@ -281,11 +290,11 @@ export function createHost(options: HostOptions): Host {
     if (agent.status === 'running' && prev !== 'running' && agent.pid) pidMarkers.write(agent.name, agent.pid, agent.command)
     if ((agent.status === 'exited' || agent.status === 'failed') && prev !== agent.status) {
       pidMarkers.remove(agent.name)
-      idle.forget(agent.name)
+      attention.forget(agent.name)
       const byUser = userStopped.delete(agent.name)
       if (prev === 'running' && !byUser && !stopping) {
         const crashed = agent.status === 'failed' || (agent.exitCode != null && agent.exitCode !== 0)
-        if (crashed) attention.add(agent.name)
+        if (crashed) attention.crashed(agent.name)
         notifier.notify({
           kind: 'agentExited',
           agent: agent.name,
@@ -309,15 +318,13 @@ export function createHost(options: HostOptions): Host {
         return
       case 'agent.state':
         onAgentState(e.agent)
+        attention.snapshot(e.agent)
         emit('agent.changed', decorate(e.agent))
         emitStatusSoon()
         return
       case 'agent.output':
         emit('terminal.output', { name: e.name, data: e.data })
-        if (idle.output(e.name, Date.now())) {
-          attention.delete(e.name)
-          agentChanged(e.name)
-        }
+        if (attention.output(e.name, Date.now())) agentChanged(e.name)
         return
       case 'agent.removed':
         emit('agent.removed', { name: e.name })
@@ -337,20 +344,7 @@ export function createHost(options: HostOptions): Host {
   }
 
   function sweepIdle(): void {
-    const now = Date.now()
-    for (const name of idle.sweep(now, settings.notifications.idleSeconds * 1000)) {
-      const snap = broker?.listAgents().find((a) => a.name === name)
-      if (!snap || snap.status !== 'running') continue
-      if (!(viewing.focused && viewing.agent === name)) attention.add(name)
-      let line = ''
-      try {
-        line = lastLine(broker?.scrollback(name) ?? '')
-      } catch {
-        // gone meanwhile
-      }
-      notifier.notify({ kind: 'agentIdle', agent: name, title: `${name} is waiting for input`, body: line || 'No output for a while.' })
-      agentChanged(name)
-    }
+    for (const name of attention.sweep(Date.now())) agentChanged(name)
   }
 
   async function bootstrapWorkspace(): Promise<{ key: string; id?: string; label: string }> {
@@ -515,7 +509,7 @@ export function createHost(options: HostOptions): Host {
 
   async function spawnAgent(rec: Omit<AgentRecord, 'createdAt'>, resume: boolean): Promise<AgentInfo> {
     const b = requireBroker()
-    attention.delete(rec.name)
+    attention.clear(rec.name)
     const snap = await b.spawn({ name: rec.name, command: rec.command, args: resume ? resumeArgs(rec.command, rec.args) : rec.args, cwd: rec.cwd })
     agentBook.upsert({ ...rec, cwd: snap.cwd, createdAt: agentBook.get(rec.name)?.createdAt || snap.startedAt })
     const failed: string[] = []
@@ -635,7 +629,7 @@ export function createHost(options: HostOptions): Host {
     },
     'agents.stop': async (req) => {
       userStopped.add(req.name)
-      attention.delete(req.name)
+      attention.clear(req.name)
       try {
         await requireBroker().release(req.name)
       } catch (err) {
@@ -653,8 +647,8 @@ export function createHost(options: HostOptions): Host {
       if (live) broker?.remove(req.name)
       else if (known) emit('agent.removed', { name: req.name })
       else throw new BrokerError('agent_not_found', `no agent named "${req.name}"`)
-      attention.delete(req.name)
-      idle.forget(req.name)
+      attention.clear(req.name)
+      attention.forget(req.name)
       return { ok: true as const }
     },
     'terminal.write': (req) => {
@@ -682,7 +676,7 @@ export function createHost(options: HostOptions): Host {
     'ui.viewing': (req) => {
       viewing = { agent: req.agent, focused: req.focused }
       if (req.focused) {
-        const changed = req.agent !== null && attention.delete(req.agent)
+        const changed = req.agent !== null && attention.clear(req.agent)
         if (changed && req.agent) agentChanged(req.agent)
         if (userUnread) {
           userUnread = 0

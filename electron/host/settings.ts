@@ -27,7 +27,7 @@ export type StoredEngineSettings = z.infer<typeof engineSettingsSchema>
 /** An engine the host can connect to: a remote one always has its key here. */
 export type EngineSettings = { mode: 'embedded' } | { mode: 'remote'; url: string; workspaceKey: string }
 
-export const DEFAULT_NOTIFICATIONS = { agentExited: true, agentIdle: true, messageToUser: true, deliveryFailed: true, idleSeconds: 30 }
+export const DEFAULT_NOTIFICATIONS = { agentExited: true, agentIdle: true, agentBlocked: true, messageToUser: true, deliveryFailed: true, idleSeconds: 30 }
 
 export const settingsSchema = z.object({
   engine: engineSettingsSchema.default({ mode: 'embedded' }),

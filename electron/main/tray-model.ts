@@ -13,6 +13,8 @@ export type TrayState = 'idle' | 'working' | 'attention' | 'disconnected'
  */
 export function needsAttention(agent: AgentInfo): boolean {
   if (agent.attention) return true
+  // A prompt or dialog blocks the agent until someone answers, looked at or not.
+  if (agent.status === 'running' && (agent.activity === 'needs_approval' || agent.activity === 'dialog')) return true
   if (agent.dormant) return false
   return agent.status === 'failed' || (agent.status === 'exited' && agent.exitCode != null && agent.exitCode !== 0)
 }
@@ -88,7 +90,7 @@ export function buildTrayMenuTemplate(
 
   items.push({ id: 'agents-count', label: agentsLine(live.length, failed), enabled: false })
   for (const agent of live) {
-    const note = agent.status === 'starting' ? ' (starting)' : agent.attention ? ' (needs you)' : agent.activity === 'idle' ? ' (waiting)' : ''
+    const note = trayNote(agent)
     items.push({
       id: `agent:${agent.name}`,
       label: `${agent.name}${note}`,
@@ -106,6 +108,16 @@ export function buildTrayMenuTemplate(
     { id: 'quit', label: 'Quit and stop agents', click: () => actions.quit() },
   )
   return items
+}
+
+function trayNote(agent: AgentInfo): string {
+  if (agent.status === 'starting' || agent.activity === 'starting') return ' (starting)'
+  if (agent.activity === 'needs_approval') return ' (needs approval)'
+  if (agent.activity === 'dialog') return ' (dialog)'
+  if (agent.attention) return ' (needs you)'
+  if (agent.activity === 'idle') return ' (waiting)'
+  if (agent.activity === 'working') return ' (working)'
+  return ''
 }
 
 function agentsLine(live: number, failed: number): string {

@@ -33,6 +33,16 @@ export type NodeStatus = z.infer<typeof nodeStatusSchema>
 export const agentStatusSchema = z.enum(['starting', 'running', 'exited', 'failed'])
 export type AgentStatus = z.infer<typeof agentStatusSchema>
 
+/**
+ * What a running agent is doing. For CLIs Relay can read (Claude Code, Codex, Gemini CLI,
+ * opencode) from their screen: `starting`, `working` (a turn in progress), `idle`
+ * (waiting for input), `needs_approval` (a permission prompt), `dialog` (another
+ * question on screen). For other programs from output timing: `working` (printed
+ * recently) or `idle` (quiet for the idle threshold).
+ */
+export const agentActivitySchema = z.enum(['starting', 'working', 'idle', 'needs_approval', 'dialog'])
+export type AgentActivity = z.infer<typeof agentActivitySchema>
+
 export const agentInfoSchema = z.object({
   name: z.string(),
   command: z.string(),
@@ -50,11 +60,10 @@ export const agentInfoSchema = z.object({
   channels: z.array(z.string()).optional(),
   /** Respawned when the app starts again. */
   restart: z.boolean().optional(),
-  /**
-   * `working`: printed output recently; `idle`: printed, then went quiet (waiting for
-   * input, most likely). Set by the host's idle detector; absent before any output.
-   */
-  activity: z.enum(['working', 'idle']).optional(),
+  /** Absent before anything is known (a plain program that printed nothing yet). */
+  activity: agentActivitySchema.optional(),
+  /** What a permission prompt or dialog asks, as shown on the agent's screen. */
+  activityDetail: z.string().optional(),
   /** Something about this agent wants the user (it crashed, or it waits for input) and they haven't looked yet. */
   attention: z.boolean().optional(),
   /** Known from an earlier run of the app but not started in this one. */
@@ -104,12 +113,14 @@ export const feedMessageSchema = z.object({
 })
 export type FeedMessage = z.infer<typeof feedMessageSchema>
 
-export const notificationKindSchema = z.enum(['agentExited', 'agentIdle', 'messageToUser', 'deliveryFailed'])
+export const notificationKindSchema = z.enum(['agentExited', 'agentIdle', 'agentBlocked', 'messageToUser', 'deliveryFailed'])
 export type NotificationKind = z.infer<typeof notificationKindSchema>
 
 export const notificationPrefsSchema = z.object({
   agentExited: z.boolean(),
   agentIdle: z.boolean(),
+  /** An agent asks for approval or shows a dialog. */
+  agentBlocked: z.boolean(),
   messageToUser: z.boolean(),
   deliveryFailed: z.boolean(),
   /** Seconds of silence after output before an agent counts as waiting for input. */

@@ -206,7 +206,7 @@ export function message(id: string, patch: Partial<FeedMessage> = {}): FeedMessa
 export function settingsView(patch: Partial<SettingsView> = {}): SettingsView {
   return {
     engine: { mode: 'embedded', workspaceKeySet: false },
-    notifications: { agentExited: true, agentIdle: true, messageToUser: true, deliveryFailed: true, idleSeconds: 30 },
+    notifications: { agentExited: true, agentIdle: true, agentBlocked: true, messageToUser: true, deliveryFailed: true, idleSeconds: 30 },
     startAtLogin: false,
     closeToTray: true,
     skipPermissionPrompts: false,

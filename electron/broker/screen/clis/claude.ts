@@ -15,6 +15,8 @@ import type { ScreenClassifier, ScreenView } from '../types'
 
 const RULE = /^─{20,}$/
 const BUSY = /esc to interrupt/
+/** The spinner row above the box: `✻ Wandering…`, `✢ Cogitating… (5s · ↓ 20 tokens)`, `✻ 500 … · retrying in 17s`. */
+const SPINNER = /^\s*[✻✢✶✽✳*·]\s+\S.*(…|retrying in)/
 const PERMISSION = /Do you want to (proceed|allow|make this edit|create|run)/
 const PASTE = /\[Pasted text #\d+(?: \+\d+ lines?)?\]/
 
@@ -73,16 +75,18 @@ export const claudeClassifier: ScreenClassifier = (view) => {
       const fallback = solid.map((l) => l.trim()).find((l) => l && !/^[▐▝▘▛▜█\s]+/.test(l) && !/Claude Code v/.test(l))
       return { state: 'dialog', detail: title ?? fallback }
     }
-    if (lines.some((l) => /Claude Code v\d/.test(l))) return { state: 'starting' }
+    // Banner without the box yet, or nothing drawn at all (the first frames after spawn).
+    if (lines.some((l) => /Claude Code v\d/.test(l)) || lines.every((l) => !l.trim())) return { state: 'starting' }
     return { state: 'unknown' }
   }
 
   const rows = solid.slice(box.top + 1, box.bottom)
   const text = rows
-    .map((l, i) => (i === 0 ? l.replace(/^❯\s?/, '') : l.replace(/^ {2}/, '')))
+    .map((l) => l.slice(2)) // the prompt column (`❯ `, faint while busy) and the continuation indent
     .join('\n')
     .replace(/\s+$/, '')
-  if (lines.some((l) => BUSY.test(l))) return text ? { state: 'busy', input: text } : { state: 'busy' }
+  const spinner = lines.slice(Math.max(0, box.top - 3), box.top).some((l) => SPINNER.test(l))
+  if (spinner || lines.slice(box.bottom).some((l) => BUSY.test(l))) return text ? { state: 'busy', input: text } : { state: 'busy' }
   if (!text) return { state: 'idle' }
   if (PASTE.test(text)) return { state: 'paste_pending', input: text }
   return { state: 'typing', input: text }

@@ -13,6 +13,7 @@ import { Modal } from '../dialogs/Modal'
 const KINDS: Array<[NotificationKind, string]> = [
   ['agentExited', 'An agent exits or crashes'],
   ['agentIdle', 'An agent is waiting for input'],
+  ['agentBlocked', 'An agent asks for approval or shows a dialog'],
   ['messageToUser', 'A message arrives for you'],
   ['deliveryFailed', 'A delivery fails'],
 ]
