@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: the unit/integration suite, then the browser suite, then one closing line
+// `npm test`: the unit/integration suite, the browser suite, the real agent CLIs, then one closing line
 // `N passed, N failed` (CI reads that line, not vitest's own summary).
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
@@ -15,6 +15,7 @@ const extra = process.argv.slice(2)
 const suites = [
   { name: 'unit', args: [] },
   { name: 'e2e', args: ['-c', 'vitest.e2e.config.mts'] },
+  { name: 'clis', args: ['-c', 'vitest.clis.config.mts'] },
 ]
 let passed = 0
 let failed = 0

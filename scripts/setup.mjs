@@ -13,8 +13,8 @@ const mode = process.argv[2] ?? 'app'
 const say = (msg) => process.stderr.write(`[setup] ${msg}\n`)
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 
-function run(cmd, args, extraEnv = {}) {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...extraEnv } })
+function run(cmd, args, extraEnv = {}, cwd = root) {
+  const r = spawnSync(cmd, args, { cwd, stdio: 'inherit', env: { ...process.env, ...extraEnv } })
   if (r.status !== 0) {
     say(`${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`)
     process.exit(r.status ?? 1)
@@ -77,6 +77,18 @@ if (mode === 'test' && !findChromium()) {
     process.exit(1)
   }
 }
+// 4. The real agent CLIs the end-to-end suite and the CLI bench run (test/real-clis: a
+//    package folder of its own with its own lockfile, so the app's dependencies stay small).
+if (mode === 'test' || mode === 'bench') {
+  const rig = join(root, 'test', 'real-clis')
+  const rigInstalled = join(rig, 'node_modules', '.package-lock.json')
+  if (!existsSync(rigInstalled) || mtime(join(rig, 'package-lock.json')) > mtime(rigInstalled)) {
+    say('installing the real agent CLIs for the end-to-end tests (test/real-clis: Claude Code, Codex, Gemini CLI, opencode; about 1.2 GB)…')
+    const r = spawnSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: rig, stdio: 'inherit' })
+    if (r.status !== 0) say(`could not install the real agent CLIs (npm ci exit ${r.status ?? r.signal}); their tests will be skipped, saying why`)
+  }
+}
+
 try {
   execFileSync(process.execPath, ['-e', "require('node-pty'); require('better-sqlite3')"], { cwd: root, stdio: 'ignore' })
 } catch {

@@ -1,0 +1,130 @@
+/**
+ * The app with real agent CLIs: a host (embedded engine + broker + real PTYs) whose
+ * agents find the rig's pinned CLIs on PATH and a HOME seeded for all four, talking to
+ * the scripted model server. Everything goes through the host's IPC contract, as the UI
+ * does.
+ *
+ * The seeded HOME stands for the user's own CLI settings: `homeDigest()` lets a test
+ * prove Relay never wrote to them (everything Relay needs goes in flags or files in the
+ * agent's own folder under the app's data dir).
+ */
+import { createHash } from 'node:crypto'
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { createHost, type Host } from '../../electron/host'
+import { processTree } from '../../electron/broker/process-tree'
+import type { AgentInfo, FeedMessage } from '../../shared/ipc'
+import { makeCliHome, RIG_BIN_DIR, RIG_CLIS, type RigCli } from '../support/cli-rig'
+import { startModelServer, type ModelRequest, type ModelServer } from '../support/model-server'
+import { tempDir, waitFor } from '../support/wait'
+
+export interface AppWithClis {
+  host: Host
+  model: ModelServer
+  home: string
+  project: string
+  events: Array<{ event: string; payload: unknown; at: number }>
+  invoke<T>(command: string, req: unknown): Promise<T>
+  /** Every message of the user's feed (latest state of each). */
+  feed(): FeedMessage[]
+  /** Every agent.changed payload for one agent, in order. */
+  agentHistory(name: string): AgentInfo[]
+  userName(): string
+  homeDigest(): string
+  close(): Promise<void>
+}
+
+/** The relay line the model sees for a message: "Relay message from <from> [...]: <body>". */
+export const RELAY_LINE = /Relay message from (\S+?)(?: in #\S+)? \[[^\]]*\]: ([^\n<]*)/
+
+/** Files under dir (relative path → sha256), skipping caches and logs the CLIs write themselves. */
+function digestTree(dir: string, out = createHash('sha256'), rel = ''): ReturnType<typeof createHash> {
+  for (const name of readdirSync(join(dir, rel)).sort()) {
+    const p = join(rel, name)
+    const st = statSync(join(dir, p))
+    if (st.isDirectory()) digestTree(dir, out, p)
+    else if (/\.(json|toml|ya?ml)$/.test(name) && !/(^|\/)(projects|sessions|log|logs|cache|statsig|todos|shell-snapshots|history|tmp|storage|snapshot|state)(\/|$)/.test(p)) {
+      out.update(p).update(readFileSync(join(dir, p)))
+    }
+  }
+  return out
+}
+
+export async function startAppWithClis(opts: { clis?: readonly RigCli[]; log?: boolean } = {}): Promise<AppWithClis> {
+  const model = await startModelServer()
+  const root = tempDir('real-clis')
+  const home = join(root, 'home')
+  const project = join(root, 'project')
+  mkdirSync(home, { mode: 0o700 })
+  mkdirSync(project, { recursive: true })
+  let env: Record<string, string> = {}
+  for (const cli of opts.clis ?? RIG_CLIS) env = { ...env, ...makeCliHome(cli, { modelUrl: model.url, cwd: project, home }).env }
+  const dataDir = join(root, 'data')
+  const seededDigest = digestTree(home).digest('hex')
+  const host = createHost({
+    dataDir,
+    nodeName: 'rig',
+    broker: { cwd: () => dataDir, env: { ...process.env, RELAY_NODE_TOKEN: '' } },
+    agentEnv: { ...env, PATH: `${RIG_BIN_DIR}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+    idleSweepMs: 200,
+    log: opts.log || process.env.HOST_LOG ? (l, m) => console.log(`[host ${l}] ${m}`) : undefined,
+  })
+  const events: AppWithClis['events'] = []
+  host.onEvent((event, payload) => events.push({ event, payload, at: Date.now() }))
+  await host.start()
+  await waitFor(() => host.status().state === 'connected', 'node connected', 20_000)
+  const invoke = async <T>(command: string, req: unknown): Promise<T> => {
+    const out = (await host.invoke(command as never, req as never)) as { ok: boolean; result?: unknown; error?: { message: string } }
+    if (!out.ok) throw new Error(`${command} failed: ${out.error?.message}`)
+    return out.result as T
+  }
+  return {
+    host,
+    model,
+    home,
+    project,
+    events,
+    invoke,
+    feed() {
+      const latest = new Map<string, FeedMessage>()
+      for (const e of events) if (e.event === 'message.changed') latest.set((e.payload as FeedMessage).id, e.payload as FeedMessage)
+      return [...latest.values()]
+    },
+    agentHistory: (name) => events.filter((e) => e.event === 'agent.changed' && (e.payload as AgentInfo).name === name).map((e) => e.payload as AgentInfo),
+    userName: () => host.status().userName ?? '',
+    homeDigest: () => (digestTree(home).digest('hex') === seededDigest ? 'unchanged' : 'changed'),
+    async close() {
+      await host.stop()
+      await model.close()
+    },
+  }
+}
+
+/** Spawn through the contract and wait until the agent's screen shows an idle prompt. */
+export async function spawnReady(app: AppWithClis, name: string, cli: RigCli, timeoutMs = 60_000): Promise<AgentInfo> {
+  await app.invoke<AgentInfo>('agents.spawn', { name, command: cli, cwd: app.project })
+  return waitFor(
+    () => app.agentHistory(name).find((a) => a.activity === 'idle' || a.status === 'exited' || a.status === 'failed'),
+    `${name} (${cli}) to show its idle prompt`,
+    timeoutMs,
+  ).then((a) => {
+    if (a.status !== 'running') throw new Error(`${name} (${cli}) ${a.status}: ${a.error ?? `exit code ${a.exitCode}`}`)
+    return a
+  })
+}
+
+/** Each user turn that carries a relay message, parsed, from the last turn request of an API (its whole conversation). */
+export function relayTurnsSeen(reqs: ModelRequest[]): Array<{ from: string; body: string }> {
+  const last = reqs.filter((r) => r.kind === 'turn').at(-1)
+  if (!last) return []
+  const out: Array<{ from: string; body: string }> = []
+  for (const turn of last.userTurns) {
+    for (const m of turn.matchAll(new RegExp(RELAY_LINE.source, 'g'))) out.push({ from: m[1]!, body: m[2]!.trim() })
+  }
+  return out
+}
+
+/** The whole process tree under an agent's pid (to check nothing is left after stop). */
+export function treeOf(pid: number): number[] {
+  return processTree(pid)
+}
