@@ -9,14 +9,15 @@
  * agent's own folder under the app's data dir).
  */
 import { createHash } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { createHost, type Host } from '../../electron/host'
 import { processTree } from '../../electron/broker/process-tree'
 import type { AgentInfo, FeedMessage } from '../../shared/ipc'
 import { makeCliHome, RIG_BIN_DIR, RIG_CLIS, type RigCli } from '../support/cli-rig'
 import { startModelServer, type ModelRequest, type ModelServer } from '../support/model-server'
-import { tempDir, waitFor } from '../support/wait'
+import { privateRigBase } from '../support/cli-homes/gemini'
+import { waitFor } from '../support/wait'
 
 export interface AppWithClis {
   host: Host
@@ -52,7 +53,9 @@ function digestTree(dir: string, out = createHash('sha256'), rel = ''): ReturnTy
 
 export async function startAppWithClis(opts: { clis?: readonly RigCli[]; log?: boolean } = {}): Promise<AppWithClis> {
   const model = await startModelServer()
-  const root = tempDir('real-clis')
+  // Private all the way up (not /tmp): Gemini skips the relay's settings below a
+  // group/world-writable folder, as it would on a user's machine.
+  const root = mkdtempSync(join(privateRigBase(), 'app-'))
   const home = join(root, 'home')
   const project = join(root, 'project')
   mkdirSync(home, { mode: 0o700 })
@@ -96,6 +99,7 @@ export async function startAppWithClis(opts: { clis?: readonly RigCli[]; log?: b
     async close() {
       await host.stop()
       await model.close()
+      rmSync(root, { recursive: true, force: true })
     },
   }
 }

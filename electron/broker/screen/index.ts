@@ -34,7 +34,9 @@ export function classifierFor(cli: string): ScreenClassifier | undefined {
 const TYPING: Record<string, Partial<TypingProfile>> = {
   claude: {},
   codex: {},
-  gemini: {},
+  // Gemini takes an Enter within ~40 ms of a key or a paste as a newline (measured 0.61.0:
+  // 40–50 ms failed under load, 80 ms and up submitted); a second Enter is safe.
+  gemini: { enterGapMs: 150 },
   opencode: {},
 }
 
