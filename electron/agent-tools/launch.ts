@@ -33,7 +33,9 @@
  * launchConfigFor is pure: nothing is checked on disk or PATH, so a CLI that is not
  * installed costs nothing.
  */
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { basename, delimiter, dirname, join, resolve } from 'node:path'
 
 export const MCP_SERVER_KEY = 'agent-relay'
@@ -52,6 +54,8 @@ export interface LaunchOptions {
   permissions?: AgentPermissions
   /** Whether we run as root (claude refuses --dangerously-skip-permissions as root unless IS_SANDBOX=1). */
   isRoot?: boolean
+  /** The MCP server writes this file when the CLI first lists its tools (RELAY_MCP_READY_FILE). */
+  readyFile?: string
 }
 
 /**
@@ -157,6 +161,7 @@ export function mcpServerSpec(opts: LaunchOptions, relayMjs: string = relayMjsPa
     env.RELAY_SKIP_BOOTSTRAP = '1'
   }
   env.RELAY_DEFAULT_WORKSPACE = opts.workspaceId
+  if (opts.readyFile) env.RELAY_MCP_READY_FILE = opts.readyFile
   // In the packaged app process.execPath is Electron; this makes it behave as Node.
   if (process.versions.electron) env.ELECTRON_RUN_AS_NODE = '1'
   return { command: process.execPath, args: [relayMjs, 'mcp'], env }
@@ -180,7 +185,8 @@ export function launchConfigFor(opts: LaunchOptions): LaunchConfig {
     case 'claude': {
       const args = ['--mcp-config', JSON.stringify({ mcpServers: { [MCP_SERVER_KEY]: mcp } })]
       if (skipAll) {
-        args.push('--dangerously-skip-permissions')
+        // The settings key answers claude's bypass-mode warning, whose default choice exits.
+        args.push('--dangerously-skip-permissions', '--settings', JSON.stringify({ skipDangerousModePermissionPrompt: true }))
         // As root claude refuses the flag unless told it runs in a sandbox.
         if (opts.isRoot) env.IS_SANDBOX = '1'
       } else {
@@ -224,6 +230,41 @@ export function launchConfigFor(opts: LaunchOptions): LaunchConfig {
     default:
       return { args: [], env, files: [] }
   }
+}
+
+/** The nearest existing folder at or above `path` that is group- or world-writable (sticky or not), if any. */
+export function insecureAncestor(path: string): string | undefined {
+  for (let d = resolve(path); ; d = dirname(d)) {
+    try {
+      if (statSync(d).mode & 0o022) return d
+    } catch {
+      // not made yet: its parent decides
+    }
+    if (dirname(d) === d) return undefined
+  }
+}
+
+/**
+ * The private folder for an agent's config files. Gemini CLI skips a settings file below
+ * any group/world-writable folder ("Security Warning: Skipping system defaults file … is
+ * insecure") and the relay tools would silently vanish, so when the app's data folder
+ * sits below one (a data dir in /tmp, a shared mount) the files go to a private folder in
+ * the user's cache instead. `warn` says so, or that no private place was found.
+ */
+export function agentConfigDir(stateDir: string, agentName: string, warn: (msg: string) => void = () => undefined, home = homedir()): string {
+  const safe = agentName.replace(/[^A-Za-z0-9_-]/g, '_')
+  const preferred = join(stateDir, 'agents', safe)
+  const bad = insecureAncestor(preferred)
+  if (!bad) return preferred
+  const key = createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 12)
+  const fallback = join(home, '.cache', 'relay-desktop', 'agents', key, safe)
+  const alsoBad = insecureAncestor(fallback)
+  if (!alsoBad) {
+    warn(`${bad} is writable by others, so ${agentName}'s config goes to ${fallback} (Gemini CLI ignores settings below such a folder)`)
+    return fallback
+  }
+  warn(`${bad} and ${alsoBad} are writable by others: Gemini CLI will skip ${agentName}'s relay settings (make one of them private)`)
+  return preferred
 }
 
 /** Write the files of a launch config: folders 0700, files 0600 (they hold the agent token). */

@@ -16,6 +16,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
+import { writeFileSync } from 'node:fs'
 import type { Readable, Writable } from 'node:stream'
 import { z } from 'zod'
 import { parseRelayEnv, RelayClient, type RelayEnv } from './client'
@@ -155,6 +156,28 @@ export function createMcpServer(opts: McpServerOptions = {}): { server: McpServe
   return { server, ready }
 }
 
+/**
+ * Tell the broker the agent's CLI has listed our tools (RELAY_MCP_READY_FILE, written
+ * once on the first `tools/list`). A CLI answers messages with the relay tools only
+ * after that: Claude Code, for one, takes a prompt about a second before its MCP
+ * servers are up and sends that turn to the model without them.
+ */
+function announceToolsListed(transport: StdioServerTransport, file: string | undefined): void {
+  if (!file) return
+  const inner = transport.onmessage
+  let done = false
+  transport.onmessage = (message) => {
+    inner?.(message)
+    if (done || !('method' in message) || message.method !== 'tools/list') return
+    done = true
+    try {
+      writeFileSync(file, `${Date.now()}\n`, { mode: 0o600 })
+    } catch (err) {
+      process.stderr.write(`[agent-relay mcp] could not write ${file}: ${(err as Error).message}\n`)
+    }
+  }
+}
+
 /** Serve on stdio until the client goes away. */
 export async function runMcpServer(opts: McpServerOptions & { stdin?: Readable; stdout?: Writable } = {}): Promise<void> {
   const { server } = createMcpServer(opts)
@@ -164,6 +187,7 @@ export async function runMcpServer(opts: McpServerOptions & { stdin?: Readable; 
     ;(opts.stdin ?? process.stdin).once('end', () => resolve())
   })
   await server.connect(transport)
+  announceToolsListed(transport, (opts.env ?? process.env).RELAY_MCP_READY_FILE)
   await closed
   await server.close().catch(() => undefined)
 }

@@ -4,7 +4,7 @@
  * It emits typed events for every state change and never touches UI.
  */
 import { randomUUID } from 'node:crypto'
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { homedir } from 'node:os'
 import {
@@ -14,7 +14,7 @@ import {
   type DeliverFrame,
   type InventoryAgent,
 } from '../../shared/wire'
-import { launchConfigFor, withRelayOnPath, writeLaunchFiles, type AgentPermissions } from '../agent-tools/launch'
+import { agentConfigDir, launchConfigFor, withRelayOnPath, writeLaunchFiles, type AgentPermissions } from '../agent-tools/launch'
 import { AgentRuntime, resolveCommand, type AgentExit } from './agent-runtime'
 import {
   ActionBook,
@@ -26,6 +26,7 @@ import {
   type ActionOutcome,
 } from './actions'
 import { CursorStore } from './cursor-store'
+import { waitForFile } from './files'
 import { DeliveryBook } from './delivery-book'
 import { classifyPayload, extractFields, payloadType, type DeliveryFields } from './delivery-payload'
 import { EngineApi } from './engine-api'
@@ -184,6 +185,10 @@ export interface SpawnRequest {
 
 export const DEFAULT_SPAWN_SETTLE_MS = 300
 /** The PTY size an agent starts with (the terminal view resizes it). */
+/** The CLIs whose launch config carries the relay MCP server (agent-tools/launch). */
+const RELAY_MCP_CLIS = new Set(['claude', 'codex', 'gemini', 'opencode'])
+/** How long the first message waits for a CLI to list the relay tools before it is typed anyway. */
+export const TOOLS_READY_TIMEOUT_MS = 20_000
 export const AGENT_COLS = 100
 export const AGENT_ROWS = 30
 
@@ -203,6 +208,8 @@ interface AgentEntry {
   injector?: Injector
   /** The classified screen of a CLI Relay can read. */
   screen?: AgentScreen
+  /** Set when the CLI has listed the relay's MCP tools (the first message waits for it). */
+  toolsReady?: { done: Promise<boolean>; cancel: () => void }
   reminders: ReminderPolicy
   token?: string
   /** Bumped when a typing failure cancels what is queued behind it. */
@@ -469,14 +476,23 @@ export class Broker {
     const profile = profileFor(req.command)
     // The relay MCP server and `relay` env, the way this CLI takes them (agent-tools/launch).
     let launchArgs: string[] = []
+    const cli = cliName(req.command)
+    const configDir = agentConfigDir(this.opts.stateDir, req.name, (m) => this.log('warn', m))
+    const readyFile = RELAY_MCP_CLIS.has(cli) ? join(configDir, 'mcp-ready') : undefined
     try {
+      if (readyFile) {
+        mkdirSync(configDir, { recursive: true, mode: 0o700 })
+        rmSync(readyFile, { force: true })
+        entry.toolsReady = waitForFile(readyFile, TOOLS_READY_TIMEOUT_MS)
+      }
       const launch = launchConfigFor({
+        readyFile,
         cli: req.command,
         agentName: req.name,
         token: entry.token,
         baseUrl: this.opts.baseUrl,
         workspaceId: this.opts.workspaceId,
-        configDir: join(this.opts.stateDir, 'agents', req.name.replace(/[^A-Za-z0-9_-]/g, '_')),
+        configDir,
         permissions: this.opts.agentPermissions?.() ?? 'relay-tools',
         isRoot: process.getuid?.() === 0,
       })
@@ -486,7 +502,6 @@ export class Broker {
     } catch (err) {
       this.log('warn', `no relay launch config for ${req.name}: ${(err as Error).message}`)
     }
-    const cli = cliName(req.command)
     const classifier = profile === 'agent' ? classifierFor(cli) : undefined
     if (classifier) {
       entry.screen = new AgentScreen(classifier, {
@@ -521,6 +536,14 @@ export class Broker {
         onAutoEnter: (n) => this.log('info', `auto-enter #${n} into ${req.name} (no reaction to the last message)`),
         screen: entry.screen,
         typing: typingProfileFor(cli),
+        firstGate: entry.toolsReady
+          ? {
+              wait: entry.toolsReady.done.then((listed) => {
+                if (!listed) this.log('warn', `${req.name}: its CLI did not list the relay tools within ${TOOLS_READY_TIMEOUT_MS / 1000} s; typing anyway`)
+              }),
+              reason: "waiting for the agent's relay tools to connect",
+            }
+          : undefined,
         // No ack without proof for agent CLIs; a plain program may not echo at all.
         ackUnverified: profile !== 'agent',
         ...this.opts.injector,
@@ -529,6 +552,7 @@ export class Broker {
       entry.snapshot.status = 'running'
     } catch (err) {
       entry.screen?.close()
+      entry.toolsReady?.cancel()
       entry.snapshot.status = 'failed'
       entry.snapshot.error = `could not start ${req.command}: ${(err as Error).message}`
       entry.early = [] // never acked: the engine keeps them
@@ -589,6 +613,7 @@ export class Broker {
     entry.snapshot.exitCode = exit.exitCode
     entry.injector?.close()
     entry.screen?.close()
+    entry.toolsReady?.cancel()
     delete entry.snapshot.screen
     this.cursors.flush()
     if (this.agents.get(entry.snapshot.name) === entry) this.book.forget(entry.snapshot.name)

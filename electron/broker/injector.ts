@@ -142,6 +142,8 @@ export interface TypingProfile {
   maxTypeAttempts: number
   /** Extra Enters for text that stays in the input. */
   maxEnterRetries: number
+  /** How long a CLI may hold a submitted input (queued while it starts) before its turn starts. */
+  turnStartTimeoutMs: number
 }
 
 export const DEFAULT_TYPING: TypingProfile = {
@@ -151,6 +153,7 @@ export const DEFAULT_TYPING: TypingProfile = {
   submitTimeoutMs: 2500,
   maxTypeAttempts: 3,
   maxEnterRetries: 3,
+  turnStartTimeoutMs: 30_000,
 }
 
 /** The text was written but could not be proven to have reached the program: never ack it. */
@@ -213,6 +216,11 @@ export interface InjectorOptions {
   /** The agent's classified screen; when set, pacing and verification follow it (and readiness, suggestion and auto-enter options are ignored). */
   screen?: ScreenWatch
   typing?: Partial<TypingProfile>
+  /**
+   * Held before the first message is typed (e.g. until the CLI has listed the relay's
+   * MCP tools, so it can answer); announced with `reason` while it holds.
+   */
+  firstGate?: { wait: Promise<unknown>; reason: string }
   /**
    * Whether a message whose echo never showed may still be acked (`timeout_fallback`).
    * True for plain programs that may not echo; false for agent CLIs: no ack without proof.
@@ -374,7 +382,18 @@ export class Injector {
     })
   }
 
+  private gatePassed = false
+
   private async run(job: InjectionJob): Promise<Verification> {
+    const gate = this.opts.firstGate
+    if (gate && !this.gatePassed) {
+      let settled = false
+      void gate.wait.finally(() => (settled = true))
+      await Promise.resolve() // let an already-settled gate say so
+      if (!settled) job.onQueued?.(gate.reason)
+      await gate.wait.catch(() => undefined)
+      this.gatePassed = true
+    }
     if (this.screen) return this.runOnScreen(job, this.screen)
     if (!this.readyFlag) {
       job.onQueued?.('waiting for the agent to finish starting')
@@ -451,22 +470,50 @@ export class Injector {
         if (!this.target.alive) throw new Error('agent has exited')
         this.target.write('\r')
         job.onTyped?.({ preKeys: paste ? 'bracketed paste' : '', text: job.text, submit: '\r' })
-        for (let retry = 0; ; retry++) {
-          const after = await this.waitForScreen(screen, (r) => r.state !== 'typing' && r.state !== 'paste_pending' && r.state !== 'unknown', t.submitTimeoutMs)
-          if (after) return 'submitted'
-          if (retry >= t.maxEnterRetries) break
-          // The text is still in the input: the Enter was taken as part of a paste.
-          if (!this.target.alive) throw new Error('agent has exited')
-          this.target.write('\r')
-          this.opts.onAutoEnter?.(retry + 1)
-        }
-        const left = await screen.read()
-        throw new InjectionUnverified(`typed, but the agent did not submit it after ${t.maxEnterRetries + 1} Enters (its prompt still holds ${left.input ? `"${left.input.slice(0, 80)}"` : 'the text'})`)
+        return await this.confirmSubmitted(screen)
       } finally {
         this.busy = false
       }
     }
     throw new InjectionUnverified(`the agent did not take the text after ${t.maxTypeAttempts} attempts`)
+  }
+
+  /**
+   * After Enter: the message counts as submitted once the CLI's turn started (busy), or
+   * the prompt is back to idle (a turn too quick to catch), or the turn already asks
+   * for approval. Text still in the input gets Enter again after `submitTimeoutMs` (a
+   * paste burst took the first as a newline). A CLI that took the input but holds it
+   * (Gemini queues it while its MCP servers start) is waited for, up to
+   * `turnStartTimeoutMs`, without pressing anything: the next message must not join it
+   * in the CLI's queue (queued prompts are sent as one turn).
+   */
+  private async confirmSubmitted(screen: ScreenWatch): Promise<Verification> {
+    const t = this.typing
+    const deadline = this.now() + t.turnStartTimeoutMs
+    let lastEnterAt = this.now()
+    let retries = 0
+    for (;;) {
+      if (!this.target.alive || this.closed) throw new Error('agent has exited')
+      const r = await screen.read()
+      if (r.state === 'busy' || r.state === 'idle' || r.state === 'permission' || r.state === 'dialog') return 'submitted'
+      const now = this.now()
+      const inInput = r.state === 'typing' || r.state === 'paste_pending'
+      if (inInput && now - lastEnterAt >= t.submitTimeoutMs) {
+        if (retries >= t.maxEnterRetries) {
+          throw new InjectionUnverified(`typed, but the agent did not submit it after ${retries + 1} Enters (its prompt still holds ${r.input ? `"${r.input.slice(0, 80)}"` : 'the text'})`)
+        }
+        // The text is still in the input: the Enter was taken as part of a paste.
+        retries++
+        this.target.write('\r')
+        lastEnterAt = now
+        this.opts.onAutoEnter?.(retries)
+        continue
+      }
+      if (now >= deadline) {
+        throw new InjectionUnverified(`typed and entered, but the agent's turn did not start within ${t.turnStartTimeoutMs} ms (screen: ${r.state}${r.detail ? `, ${r.detail}` : ''})`)
+      }
+      await screen.nextChange(Math.min(deadline - now, inInput ? Math.max(1, t.submitTimeoutMs - (now - lastEnterAt)) : 1000))
+    }
   }
 
   /** The first reading that matches within `ms`, or undefined. */

@@ -1,8 +1,11 @@
 /** launchConfigFor: the MCP configuration each agent CLI is started with. Pure; no CLI needs to be installed. */
-import { readFileSync, statSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import {
+  agentConfigDir,
+  insecureAncestor,
   launchConfigFor,
   normalizeCli,
   relayBinDir,
@@ -156,6 +159,24 @@ describe('launchConfigFor', () => {
       'features.daemon_auto_start': false,
     })
     expectNoWorkspaceKey(cfg.args.join(' '))
+  })
+
+  it('agent config folders stay private: below a world-writable folder they move to a private cache folder', () => {
+    // A private "home" (no group/world-writable folder above it), like a user's.
+    mkdirSync(join(homedir(), '.cache'), { recursive: true, mode: 0o700 })
+    const home = mkdtempSync(join(homedir(), '.cache', 'relay-test-home-'))
+    onTestFinished(() => rmSync(home, { recursive: true, force: true }))
+    const shared = tempDir('shared')
+    chmodSync(shared, 0o777)
+    const warnings: string[] = []
+    const dir = agentConfigDir(join(shared, 'node'), 'gem/1', (m) => warnings.push(m), home)
+    expect(dir.startsWith(join(home, '.cache', 'relay-desktop', 'agents'))).toBe(true)
+    expect(dir.endsWith('gem_1')).toBe(true)
+    expect(warnings[0]).toContain(`${shared} is writable by others`)
+    expect(insecureAncestor(dir)).toBeUndefined()
+    // A private data dir keeps its own folder.
+    const priv = join(home, 'data')
+    expect(agentConfigDir(priv, 'gem', () => undefined, home)).toBe(join(priv, 'agents', 'gem'))
   })
 
   it('skip-all permissions (the Settings option): each CLI asks for nothing, as upstream agent-relay does', () => {

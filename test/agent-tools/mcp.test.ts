@@ -4,6 +4,8 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { launchConfigFor, type McpServerSpec } from '../../electron/agent-tools/launch'
@@ -121,5 +123,20 @@ describe('agent-relay MCP server', () => {
     const r = await client.callTool({ name: 'send_dm', arguments: { to: B.name, text: 'hello' } })
     expect(r.isError).toBe(true)
     expect(textOf(r)).toMatch(/RELAY_BASE_URL is not set/)
+  })
+})
+
+describe('readiness signal', () => {
+  it('writes RELAY_MCP_READY_FILE when the CLI first lists the tools, not before', async () => {
+    const dir = tempDir('mcp-ready')
+    const file = join(dir, 'mcp-ready')
+    const cfg = launchConfigFor({ cli: 'claude', agentName: A.name, token: A.token, baseUrl: w.engine.url, workspaceId: w.workspaceId, configDir: dir, readyFile: file })
+    const spec = (JSON.parse(cfg.args[1] as string) as { mcpServers: Record<string, McpServerSpec> }).mcpServers['agent-relay'] as McpServerSpec
+    expect(spec.env.RELAY_MCP_READY_FILE).toBe(file)
+    const { client } = await connect(spec)
+    expect(existsSync(file)).toBe(false) // initialized, but the tools were not listed yet
+    await client.listTools()
+    expect(Number(readFileSync(file, 'utf8'))).toBeGreaterThan(0)
+    expect(statSync(file).mode & 0o777).toBe(0o600)
   })
 })

@@ -33,7 +33,9 @@ export function classifierFor(cli: string): ScreenClassifier | undefined {
  */
 const TYPING: Record<string, Partial<TypingProfile>> = {
   claude: {},
-  codex: {},
+  // Codex drops an Enter written with the text (one line + Enter in one write is not
+  // submitted; 50 ms later is); multi-line text goes as a bracketed paste.
+  codex: { enterGapMs: 100 },
   // Gemini takes an Enter within ~40 ms of a key or a paste as a newline (measured 0.61.0:
   // 40–50 ms failed under load, 80 ms and up submitted); a second Enter is safe.
   gemini: { enterGapMs: 150 },
