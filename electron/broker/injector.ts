@@ -144,6 +144,8 @@ export interface TypingProfile {
   maxEnterRetries: number
   /** How long a CLI may hold a submitted input (queued while it starts) before its turn starts. */
   turnStartTimeoutMs: number
+  /** An emptied prompt that shows no turn (no busy frame) this long counts as submitted. */
+  idleConfirmMs: number
 }
 
 export const DEFAULT_TYPING: TypingProfile = {
@@ -154,6 +156,7 @@ export const DEFAULT_TYPING: TypingProfile = {
   maxTypeAttempts: 3,
   maxEnterRetries: 3,
   turnStartTimeoutMs: 30_000,
+  idleConfirmMs: 1500,
 }
 
 /** The text was written but could not be proven to have reached the program: never ack it. */
@@ -480,8 +483,8 @@ export class Injector {
 
   /**
    * After Enter: the message counts as submitted once the CLI's turn started (busy), or
-   * the prompt is back to idle (a turn too quick to catch), or the turn already asks
-   * for approval. Text still in the input gets Enter again after `submitTimeoutMs` (a
+   * the turn already asks for approval, or the prompt stayed empty and idle for
+   * `idleConfirmMs` (a turn too quick to catch). Text still in the input gets Enter again after `submitTimeoutMs` (a
    * paste burst took the first as a newline). A CLI that took the input but holds it
    * (Gemini queues it while its MCP servers start) is waited for, up to
    * `turnStartTimeoutMs`, without pressing anything: the next message must not join it
@@ -492,11 +495,22 @@ export class Injector {
     const deadline = this.now() + t.turnStartTimeoutMs
     let lastEnterAt = this.now()
     let retries = 0
+    let idleSince: number | undefined
     for (;;) {
       if (!this.target.alive || this.closed) throw new Error('agent has exited')
       const r = await screen.read()
-      if (r.state === 'busy' || r.state === 'idle' || r.state === 'permission' || r.state === 'dialog') return 'submitted'
+      if (r.state === 'busy' || r.state === 'permission' || r.state === 'dialog') return 'submitted'
       const now = this.now()
+      // An empty prompt is not proof yet: CLIs clear the input a moment before they draw
+      // the turn (Codex: ~150 ms), and a message typed in between interrupts that turn.
+      // Only a prompt that stays idle that long was a turn too quick to catch.
+      if (r.state === 'idle') {
+        idleSince ??= now
+        if (now - idleSince >= t.idleConfirmMs) return 'submitted'
+        await screen.nextChange(t.idleConfirmMs - (now - idleSince))
+        continue
+      }
+      idleSince = undefined
       const inInput = r.state === 'typing' || r.state === 'paste_pending'
       if (inInput && now - lastEnterAt >= t.submitTimeoutMs) {
         if (retries >= t.maxEnterRetries) {

@@ -5,7 +5,8 @@
  *    loopback WebSocket round trip plus a PTY write and its echo) → bench-results/skeleton.json;
  * 2. peer — the same scenarios on our engine through our broker and through the real
  *    agent-relay broker, side by side (./peer.ts) → bench-results/peer.json.
- * `BENCH_ONLY=skeleton|peer|engine|ui` runs one part; counts: BENCH_COUNT, BENCH_PEER_* (see peer.ts).
+ * 3. clis — the real agent CLIs through the app (./clis.ts) → bench-results/clis.json.
+ * `BENCH_ONLY=skeleton|peer|engine|ui|clis` runs one part; counts: BENCH_COUNT, BENCH_PEER_* (see peer.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -20,6 +21,7 @@ import { startEngine } from '../../electron/engine'
 import { defaultPeerConfig, peerRows, runPeer } from './peer'
 import { benchEngine } from './engine'
 import { benchUi } from './ui-bench'
+import { benchClis } from './clis'
 import { summarize, table } from './stats'
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 200)
@@ -135,6 +137,25 @@ async function main() {
   if (!ONLY || ONLY === 'peer') await peer()
   if (!ONLY || ONLY === 'engine') await engine()
   if (!ONLY || ONLY === 'ui') await ui()
+  if (!ONLY || ONLY === 'clis') await clis()
+}
+
+async function clis() {
+  const r = await benchClis((m) => process.stderr.write(`[clis] ${m}\n`))
+  mkdirSync(resultsDir, { recursive: true })
+  writeFileSync(join(resultsDir, 'clis.json'), JSON.stringify({ at: new Date().toISOString(), results: r }, null, 2))
+  const f = (s?: { p50: number; p99: number }) => (s ? `${Math.round(s.p50)} / ${Math.round(s.p99)}` : '—')
+  const rows = r.map((x) => ({
+    cli: x.cli,
+    'idle send→model p50/p99 ms': f(x.idle),
+    'busy (2 s turn) p50/p99 ms': f(x.busy),
+    [`burst of ${x.burst?.n ?? 20}: once, in order`]: x.burst ? (x.burst.reachedOnceInOrder ? 'yes' : 'NO') : '—',
+    'burst last reached ms': x.burst ? Math.round(x.burst.totalMs) : '—',
+    'upstream broker idle p50/p99 ms': f(x.upstreamIdle),
+    note: x.error ?? '',
+  }))
+  process.stdout.write(`\nreal agent CLIs through the app, offline against the scripted model (send → the model's request)\n\n${table(rows)}\n`)
+  process.stdout.write('written to bench-results/clis.json\n')
 }
 
 async function ui() {

@@ -56,7 +56,7 @@ function startFake(env: Record<string, string>, typing: Partial<TypingProfile> =
   const autoEnters: number[] = []
   injector = new Injector(rt, {
     screen,
-    typing: { takeTimeoutMs: 600, submitTimeoutMs: 500, ...typing },
+    typing: { takeTimeoutMs: 600, submitTimeoutMs: 500, idleConfirmMs: 150, ...typing },
     ackUnverified: false,
     onAutoEnter: (n) => autoEnters.push(n),
   })

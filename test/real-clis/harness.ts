@@ -91,7 +91,9 @@ export async function startAppWithClis(opts: { clis?: readonly RigCli[]; log?: b
     feed() {
       const latest = new Map<string, FeedMessage>()
       for (const e of events) if (e.event === 'message.changed') latest.set((e.payload as FeedMessage).id, e.payload as FeedMessage)
-      return [...latest.values()]
+      // A sent message's local placeholder is replaced by the engine's id (the UI drops it too).
+      const replaced = new Set([...latest.values()].map((m) => m.replaces).filter(Boolean))
+      return [...latest.values()].filter((m) => !replaced.has(m.id))
     },
     agentHistory: (name) => events.filter((e) => e.event === 'agent.changed' && (e.payload as AgentInfo).name === name).map((e) => e.payload as AgentInfo),
     userName: () => host.status().userName ?? '',
