@@ -391,10 +391,19 @@ export class Injector {
     const gate = this.opts.firstGate
     if (gate && !this.gatePassed) {
       let settled = false
-      void gate.wait.finally(() => (settled = true))
+      const waited = gate.wait.catch(() => undefined).finally(() => (settled = true))
       await Promise.resolve() // let an already-settled gate say so
-      if (!settled) job.onQueued?.(gate.reason)
-      await gate.wait.catch(() => undefined)
+      let announced: string | undefined
+      while (!settled && !this.closed) {
+        // Say what the screen shows if that is why (a dialog, a prompt), else the gate's reason.
+        const r = this.screen ? await this.screen.read() : undefined
+        const reason = r && (r.state === 'dialog' || r.state === 'permission') ? waitReason(r) : gate.reason
+        if (reason !== announced) {
+          announced = reason
+          job.onQueued?.(reason)
+        }
+        await Promise.race([waited, this.screen ? this.screen.nextChange(1000) : waited])
+      }
       this.gatePassed = true
     }
     if (this.screen) return this.runOnScreen(job, this.screen)

@@ -51,7 +51,7 @@ function digestTree(dir: string, out = createHash('sha256'), rel = ''): ReturnTy
   return out
 }
 
-export async function startAppWithClis(opts: { clis?: readonly RigCli[]; log?: boolean } = {}): Promise<AppWithClis> {
+export async function startAppWithClis(opts: { clis?: readonly RigCli[]; log?: boolean; withDialogs?: boolean } = {}): Promise<AppWithClis> {
   const model = await startModelServer()
   // Private all the way up (not /tmp): Gemini skips the relay's settings below a
   // group/world-writable folder, as it would on a user's machine.
@@ -61,7 +61,7 @@ export async function startAppWithClis(opts: { clis?: readonly RigCli[]; log?: b
   mkdirSync(home, { mode: 0o700 })
   mkdirSync(project, { recursive: true })
   let env: Record<string, string> = {}
-  for (const cli of opts.clis ?? RIG_CLIS) env = { ...env, ...makeCliHome(cli, { modelUrl: model.url, cwd: project, home }).env }
+  for (const cli of opts.clis ?? RIG_CLIS) env = { ...env, ...makeCliHome(cli, { modelUrl: model.url, cwd: project, home, withDialogs: opts.withDialogs }).env }
   const dataDir = join(root, 'data')
   const seededDigest = digestTree(home).digest('hex')
   const host = createHost({
@@ -90,9 +90,14 @@ export async function startAppWithClis(opts: { clis?: readonly RigCli[]; log?: b
     invoke,
     feed() {
       const latest = new Map<string, FeedMessage>()
-      for (const e of events) if (e.event === 'message.changed') latest.set((e.payload as FeedMessage).id, e.payload as FeedMessage)
       // A sent message's local placeholder is replaced by the engine's id (the UI drops it too).
-      const replaced = new Set([...latest.values()].map((m) => m.replaces).filter(Boolean))
+      const replaced = new Set<string>()
+      for (const e of events) {
+        if (e.event !== 'message.changed') continue
+        const m = e.payload as FeedMessage
+        latest.set(m.id, m)
+        if (m.replaces) replaced.add(m.replaces)
+      }
       return [...latest.values()].filter((m) => !replaced.has(m.id))
     },
     agentHistory: (name) => events.filter((e) => e.event === 'agent.changed' && (e.payload as AgentInfo).name === name).map((e) => e.payload as AgentInfo),
