@@ -52,7 +52,12 @@ export const prepare: CliHomePreparer = (home, opts) => {
     })
   }
   writeFileSync(join(home, '.claude.json'), JSON.stringify(state, null, 2), { mode: 0o600 })
-  writeFileSync(join(home, '.claude', 'settings.json'), JSON.stringify({ autoUpdates: false }, null, 2), { mode: 0o600 })
+  // Classic permission mode (a user's choice the issue was reported with): every tool call
+  // not allowed by a rule asks "Do you want to proceed?". In the default "auto" mode the
+  // server-side check decides, which the rig's adapter always passes, so a test could not
+  // tell whether Relay pre-approved its tools.
+  const settings = { autoUpdates: false, permissions: { defaultMode: 'default' } }
+  writeFileSync(join(home, '.claude', 'settings.json'), JSON.stringify(settings, null, 2), { mode: 0o600 })
   return {
     env: {
       ANTHROPIC_BASE_URL: opts.modelUrl,
