@@ -8,8 +8,7 @@
  * prove Relay never wrote to them (everything Relay needs goes in flags or files in the
  * agent's own folder under the app's data dir).
  */
-import { createHash } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { createHost, type Host } from '../../electron/host'
 import { processTree } from '../../electron/broker/process-tree'
@@ -38,15 +37,37 @@ export interface AppWithClis {
 /** The relay line the model sees for a message: "Relay message from <from> [...]: <body>". */
 export const RELAY_LINE = /Relay message from (\S+?)(?: in #\S+)? \[[^\]]*\]: ([^\n<]*)/
 
-/** Files under dir (relative path → sha256), skipping caches and logs the CLIs write themselves. */
-function digestTree(dir: string, out = createHash('sha256'), rel = ''): ReturnType<typeof createHash> {
-  for (const name of readdirSync(join(dir, rel)).sort()) {
-    const p = join(rel, name)
-    const st = statSync(join(dir, p))
-    if (st.isDirectory()) digestTree(dir, out, p)
-    else if (/\.(json|toml|ya?ml)$/.test(name) && !/(^|\/)(projects|sessions|log|logs|cache|statsig|todos|shell-snapshots|history|tmp|storage|snapshot|state)(\/|$)/.test(p)) {
-      out.update(p).update(readFileSync(join(dir, p)))
+/**
+ * The user's own settings files of each CLI (what Relay must never write; the CLIs keep
+ * their own state files, such as ~/.claude.json, up to date themselves).
+ */
+const SETTINGS_FILES = ['.claude/settings.json', '.codex/config.toml', '.gemini/settings.json', '.config/opencode/opencode.json']
+
+/** Codex keeps its own UI state ([tui…] tables: notices seen, counters) in config.toml. */
+function withoutCodexUiState(toml: string): string {
+  let skip = false
+  return toml
+    .split('\n')
+    .filter((line) => {
+      if (/^\[/.test(line)) skip = /^\[tui[\].]/.test(line)
+      return !skip
+    })
+    .join('\n')
+}
+
+/** Each settings file's content: parsed JSON re-serialised with sorted keys (a CLI may reformat its own file), TOML as text. */
+function digestSettings(home: string): Record<string, string> {
+  const sorted = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(sorted) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, sorted(x)])) : v
+  const out: Record<string, string> = {}
+  for (const f of SETTINGS_FILES) {
+    const p = join(home, f)
+    if (!existsSync(p)) {
+      out[f] = 'absent'
+      continue
     }
+    const text = readFileSync(p, 'utf8')
+    out[f] = f.endsWith('.json') ? JSON.stringify(sorted(JSON.parse(text))) : withoutCodexUiState(text)
   }
   return out
 }
@@ -63,7 +84,7 @@ export async function startAppWithClis(opts: { clis?: readonly RigCli[]; log?: b
   let env: Record<string, string> = {}
   for (const cli of opts.clis ?? RIG_CLIS) env = { ...env, ...makeCliHome(cli, { modelUrl: model.url, cwd: project, home, withDialogs: opts.withDialogs }).env }
   const dataDir = join(root, 'data')
-  const seededDigest = digestTree(home).digest('hex')
+  const seededDigest = digestSettings(home)
   const host = createHost({
     dataDir,
     nodeName: 'rig',
@@ -102,7 +123,11 @@ export async function startAppWithClis(opts: { clis?: readonly RigCli[]; log?: b
     },
     agentHistory: (name) => events.filter((e) => e.event === 'agent.changed' && (e.payload as AgentInfo).name === name).map((e) => e.payload as AgentInfo),
     userName: () => host.status().userName ?? '',
-    homeDigest: () => (digestTree(home).digest('hex') === seededDigest ? 'unchanged' : 'changed'),
+    homeDigest: () => {
+      const now = digestSettings(home)
+      const changed = SETTINGS_FILES.filter((f) => now[f] !== seededDigest[f])
+      return changed.length ? `changed: ${changed.join(', ')}` : 'unchanged'
+    },
     async close() {
       await host.stop()
       await model.close()

@@ -56,7 +56,8 @@ export const prepare: CliHomePreparer = (home, opts) => {
   // not allowed by a rule asks "Do you want to proceed?". In the default "auto" mode the
   // server-side check decides, which the rig's adapter always passes, so a test could not
   // tell whether Relay pre-approved its tools.
-  const settings = { autoUpdates: false, permissions: { defaultMode: 'default' } }
+  // (Written the way Claude itself migrates `autoUpdates: false`, so it leaves the file alone.)
+  const settings = { permissions: { defaultMode: 'default' }, env: { DISABLE_AUTOUPDATER: '1' } }
   writeFileSync(join(home, '.claude', 'settings.json'), JSON.stringify(settings, null, 2), { mode: 0o600 })
   return {
     env: {

@@ -43,11 +43,15 @@ export const prepare: CliHomePreparer = (home, opts) => {
     '[features]',
     'plugins = false',
     'remote_plugin = false',
-    'daemon_auto_start = false',
+    // No daemon_auto_start here: a user's Codex starts its app-server daemon by default,
+    // and the app must keep it from outliving the agent (agent-tools/launch passes
+    // features.daemon_auto_start=false). The recorders pass --no-daemon themselves.
     '',
   ]
   if (!opts.withDialogs) {
     lines.push('[notice]', 'hide_full_access_warning = true', 'hide_rate_limit_model_nudge = true', '', `[projects.${q(opts.cwd)}]`, 'trust_level = "trusted"', '')
+    // What Codex 0.169 appends on its first run (so the file stays as seeded).
+    lines.push('[tui]', 'screen_reader_detection_done = true', '', '[tui.model_availability_nux]', '"gpt-6.1-sol" = 1', '')
   }
   writeFileSync(join(codexHome, 'config.toml'), lines.join('\n'), { mode: 0o600 })
   return {
