@@ -477,8 +477,10 @@ export class Broker {
     // The relay MCP server and `relay` env, the way this CLI takes them (agent-tools/launch).
     let launchArgs: string[] = []
     const cli = cliName(req.command)
-    const configDir = agentConfigDir(this.opts.stateDir, req.name, (m) => this.log('warn', m))
-    const readyFile = RELAY_MCP_CLIS.has(cli) ? join(configDir, 'mcp-ready') : undefined
+    // Only CLIs that get the relay MCP server have config files (and the private-folder check).
+    const relayMcp = RELAY_MCP_CLIS.has(cli)
+    const configDir = relayMcp ? agentConfigDir(this.opts.stateDir, req.name, (m) => this.log('warn', m)) : join(this.opts.stateDir, 'agents')
+    const readyFile = relayMcp ? join(configDir, 'mcp-ready') : undefined
     try {
       if (readyFile) {
         mkdirSync(configDir, { recursive: true, mode: 0o700 })
