@@ -155,6 +155,11 @@ async function clis() {
     note: x.error ?? '',
   }))
   process.stdout.write(`\nreal agent CLIs through the app, offline against the scripted model (send → the model's request)\n\n${table(rows)}\n`)
+  const claude = r.find((x) => x.cli === 'claude')
+  if (claude?.idle && claude.upstreamIdle) {
+    const ratio = claude.idle.p50 / claude.upstreamIdle.p50
+    process.stdout.write(`claude idle p50, ours / upstream broker: ${ratio.toFixed(2)} (goal ≤ 0.75: ${ratio <= 0.75 ? 'MET' : 'MISSED'})\n`)
+  }
   process.stdout.write('written to bench-results/clis.json\n')
 }
 

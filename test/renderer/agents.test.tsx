@@ -34,6 +34,28 @@ test('agent rows show status, exit code, error and pending injections', () => {
   expect(byTestId<HTMLButtonElement>(view.container, 'agent-remove-done').disabled).toBe(false)
 })
 
+test('agent rows show what the agent is doing, from its screen: working, waiting, needs approval with the question, dialog, starting', () => {
+  useAgentsStore.getState().replaceAll([
+    agent('w', { command: 'claude', activity: 'working' }),
+    agent('i', { command: 'codex', activity: 'idle' }),
+    agent('p', { command: 'claude', activity: 'needs_approval', activityDetail: 'Do you want to proceed? agent-relay — Send Dm' }),
+    agent('d', { command: 'codex', activity: 'dialog', activityDetail: 'Trust this folder?' }),
+    agent('s', { command: 'gemini', activity: 'starting' }),
+  ])
+  view = render(<AgentList />, new FakeBridge())
+  const row = (name: string) => byTestId(view!.container, `agent-row-${name}`)
+  expect(row('w').textContent).toContain('working')
+  expect(row('i').textContent).toContain('waiting for input')
+  expect(row('p').textContent).toContain('needs approval: Do you want to proceed? agent-relay — Send Dm')
+  expect(row('d').textContent).toContain('dialog: Trust this folder?')
+  expect(row('s').textContent).toContain('starting')
+  expect(row('p').dataset.activity).toBe('needs_approval')
+  // A blocked agent's dot asks for attention even before the host flags it.
+  expect(row('p').querySelector('.dot-attention')).not.toBeNull()
+  expect(row('d').querySelector('.dot-attention')).not.toBeNull()
+  expect(row('w').querySelector('.dot-attention')).toBeNull()
+})
+
 test('Stop invokes agents.stop and shows a failure inline; open selects the terminal', async () => {
   useAgentsStore.getState().replaceAll([agent('run')])
   const bridge = new FakeBridge().fail('agents.stop', 'not_running', 'run is not running')
