@@ -20,13 +20,18 @@ export default defineConfig({
   main: {
     // dependencies (node-pty, better-sqlite3, ws, zod, hono) stay external: the default
     // externalizeDeps reads package.json, and native modules must never be bundled.
-    // The embedded engine runs in a worker thread (electron/host/embedded-engine.ts): its
-    // entry is built next to index.js.
+    // Every Node entry is built here, next to index.js, so nothing runs TypeScript at run
+    // time: the embedded engine's worker thread (electron/host/embedded-engine.ts), the
+    // headless server (`npm run serve`) and the engine server (`npm run engine`). The
+    // `relay` program for Node is scripts/build-relay.mjs (out/relay/: split for start-up);
+    // the app's --relay-cli runs it from this bundle.
     build: {
       rollupOptions: {
         input: {
           index: resolve(__dirname, 'electron/main/index.ts'),
           'engine-worker': resolve(__dirname, 'electron/host/engine-worker.ts'),
+          serve: resolve(__dirname, 'electron/host/serve-cli.ts'),
+          engine: resolve(__dirname, 'electron/engine/cli.ts'),
         },
       },
     },

@@ -58,9 +58,11 @@ const sources = Math.max(
   newestIn(join(root, 'shared')),
   mtime(join(root, 'electron.vite.config.ts')),
 )
-if (!existsSync(built) || sources > Math.min(mtime(built), mtime(join(root, 'out', 'main', 'index.js')))) {
-  say('building the app (electron-vite build)…')
+const builtRelay = join(root, 'out', 'relay', 'relay.mjs')
+if (!existsSync(built) || !existsSync(builtRelay) || sources > Math.min(mtime(built), mtime(join(root, 'out', 'main', 'index.js')), mtime(builtRelay))) {
+  say('building the app (electron-vite build, and the relay program)…')
   run(process.execPath, [join(root, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'])
+  run(process.execPath, [join(root, 'scripts', 'build-relay.mjs')])
 }
 
 // 3. Chromium for the browser tests.
@@ -84,8 +86,11 @@ if (mode === 'test' || mode === 'bench') {
   const rigInstalled = join(rig, 'node_modules', '.package-lock.json')
   if (!existsSync(rigInstalled) || mtime(join(rig, 'package-lock.json')) > mtime(rigInstalled)) {
     say('installing the real agent CLIs for the end-to-end tests (test/real-clis: Claude Code, Codex, Gemini CLI, opencode; about 1.2 GB)…')
-    const r = spawnSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: rig, stdio: 'inherit' })
-    if (r.status !== 0) say(`could not install the real agent CLIs (npm ci exit ${r.status ?? r.signal}); their tests will be skipped, saying why`)
+    // `npm install --no-save`, not `npm ci`: npm 11 leaves opencode's other-platform binary
+    // packages out of the lockfile it writes, and `npm ci` then refuses it as out of sync.
+    // --no-save installs the locked versions and leaves the lockfile as committed.
+    const r = spawnSync(npm, ['install', '--no-save', '--no-audit', '--no-fund'], { cwd: rig, stdio: 'inherit' })
+    if (r.status !== 0) say(`could not install the real agent CLIs (npm install exit ${r.status ?? r.signal}); their tests will be skipped, saying why`)
   }
 }
 

@@ -34,6 +34,5 @@ if (electron.path) {
   run(electron.path, ['.', ...passthrough])
 } else {
   process.stderr.write(`Electron cannot run here (${electron.error}); starting headless mode instead.\n`)
-  const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs')
-  run(process.execPath, [tsx, join(root, 'electron', 'host', 'serve-cli.ts'), ...passthrough.filter((a) => a !== '--headless')])
+  run(process.execPath, [join(root, 'out', 'main', 'serve.js'), ...passthrough.filter((a) => a !== '--headless')])
 }

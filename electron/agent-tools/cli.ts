@@ -5,7 +5,7 @@
  *
  * Exit codes: 0 ok, 1 the engine said no, 2 usage, 3 credentials/config, 4 unreachable.
  */
-import { RelayClient } from './client'
+import type { RelayClient } from './client'
 import { EXIT, RelayToolError, usageError } from './errors'
 import { formatInbox, formatMessage, formatObject, formatPosted, formatReply, formatSent, formatWho } from './format'
 
@@ -109,14 +109,16 @@ type Outcome = { data: unknown; text: string }
 
 async function dispatch(p: Parsed, io: CliIo): Promise<Outcome | 'mcp'> {
   const cmd = p.command
-  const client = () => RelayClient.fromEnv(io.env)
+  // Loaded only when a command talks to the engine: `relay help` and usage errors stay
+  // fast (the client's schemas are most of the start-up time).
+  const client = async (): Promise<RelayClient> => (await import('./client')).RelayClient.fromEnv(io.env)
   switch (cmd) {
     case 'send': {
       noOptions(p)
       if (p.positionals.length < 1) throw usageError('usage: relay send <agent> <text…>')
       const [to, ...words] = p.positionals as [string, ...string[]]
       const text = await textOf(words, io, 'message text (usage: relay send <agent> <text…>)')
-      const r = await client().sendDm(to, text)
+      const r = await (await client()).sendDm(to, text)
       return { data: r, text: formatSent(r) }
     }
     case 'post': {
@@ -124,7 +126,7 @@ async function dispatch(p: Parsed, io: CliIo): Promise<Outcome | 'mcp'> {
       if (p.positionals.length < 1) throw usageError('usage: relay post <#channel> <text…>')
       const [channel, ...words] = p.positionals as [string, ...string[]]
       const text = await textOf(words, io, 'message text (usage: relay post <#channel> <text…>)')
-      const r = await client().postMessage(channel, text)
+      const r = await (await client()).postMessage(channel, text)
       return { data: r, text: formatPosted(r) }
     }
     case 'reply': {
@@ -132,25 +134,25 @@ async function dispatch(p: Parsed, io: CliIo): Promise<Outcome | 'mcp'> {
       if (p.positionals.length < 1) throw usageError('usage: relay reply <msg-id> <text…>')
       const [id, ...words] = p.positionals as [string, ...string[]]
       const text = await textOf(words, io, 'reply text (usage: relay reply <msg-id> <text…>)')
-      const r = await client().reply(id, text)
+      const r = await (await client()).reply(id, text)
       return { data: r, text: formatReply(r) }
     }
     case 'inbox': {
       noOptions(p)
       expectArgs(p, 0, 0, 'relay inbox')
-      const r = await client().inbox()
+      const r = await (await client()).inbox()
       return { data: r, text: formatInbox(r) }
     }
     case 'read': {
       noOptions(p)
       expectArgs(p, 1, 1, 'relay read <msg-id>')
-      const r = await client().readMessage(p.positionals[0] as string)
+      const r = await (await client()).readMessage(p.positionals[0] as string)
       return { data: r, text: formatMessage(r) }
     }
     case 'who': {
       noOptions(p)
       expectArgs(p, 0, 0, 'relay who')
-      const r = await client().who()
+      const r = await (await client()).who()
       return { data: r, text: formatWho(r) }
     }
     case 'spawn': {
@@ -158,14 +160,14 @@ async function dispatch(p: Parsed, io: CliIo): Promise<Outcome | 'mcp'> {
       expectArgs(p, 1, 1, 'relay spawn <cli> --name <name> [--task <text>]')
       const name = p.options.name
       if (!name) throw usageError('usage: relay spawn <cli> --name <name> [--task <text>] (the new agent needs a name)')
-      const r = await client().spawn({ cli: p.positionals[0] as string, name, task: p.options.task, channel: p.options.channel })
+      const r = await (await client()).spawn({ cli: p.positionals[0] as string, name, task: p.options.task, channel: p.options.channel })
       return { data: r, text: formatObject(`asked the workspace to spawn ${name} (${p.positionals[0]})`, r) }
     }
     case 'release': {
       noOptions(p, ['reason'])
       expectArgs(p, 1, 1, 'relay release <name> [--reason <text>]')
       const name = p.positionals[0] as string
-      const r = await client().release(name, p.options.reason)
+      const r = await (await client()).release(name, p.options.reason)
       return { data: r, text: formatObject(`released ${name.replace(/^@/, '')}`, r) }
     }
     case 'mcp':
@@ -219,7 +221,7 @@ export function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   })
 }
 
-/** The process entry: bin/relay.mjs calls it; so does `tsx electron/agent-tools/cli.ts …`. Exits the process. */
+/** The process entry: out/main/relay.js (relay-entry.ts) calls it, under Node or the app's --relay-cli. Exits the process. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
   const write = (stream: NodeJS.WriteStream) => (s: string) => void stream.write(s)
   const code = await runCli(argv, {

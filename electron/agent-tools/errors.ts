@@ -3,7 +3,7 @@
  * of the `relay` command and a message written for the person (or model) reading it:
  * what went wrong, and what to do about it.
  */
-import { EngineApiError } from '../broker/engine-api'
+import { EngineApiError } from '../broker/engine-api-error'
 
 export const EXIT = {
   ok: 0,

@@ -25,7 +25,8 @@
  * claude --dangerously-skip-permissions, codex --dangerously-bypass-approvals-and-sandbox,
  * gemini --approval-mode yolo, opencode `permission: allow`.
  *
- * The MCP server is this project's: `<node> bin/relay.mjs mcp`, never `npx agent-relay`.
+ * The MCP server is this project's relay program with `mcp` (relayInvocation: `<node>
+ * bin/relay.mjs mcp`, or the app binary with `--relay-cli mcp`), never `npx agent-relay`.
  * The workspace key never appears: launchConfigFor does not take one, and refuses a
  * token that is one. The agent token does (the MCP server acts as the agent); files
  * holding it should be written 0600 (writeLaunchFiles does).
@@ -101,14 +102,66 @@ export function relayRoot(from: string = __dirname): string {
   }
 }
 
-/** Absolute path of the folder holding the executable `relay` (put it first on the agent's PATH). */
-export function relayBinDir(): string {
-  return join(relayRoot(), 'bin')
+/**
+ * How this installation runs the `relay` program (CLI and MCP server), decided once:
+ *
+ * - Under Node (headless mode, `npm run serve`, development): `<node> bin/relay.mjs`,
+ *   which loads the built out/main/relay.js.
+ * - Inside Electron: the app's own binary with `--relay-cli`, handled by the main
+ *   process before any window or lock (electron/main/relay-cli.ts). The RunAsNode fuse
+ *   stays off: an app binary that runs any script it is handed (ELECTRON_RUN_AS_NODE) is
+ *   a code-execution primitive for anything that can set its environment; `--relay-cli`
+ *   only ever runs this one program. Packaged, the `relay` shell shim ships in
+ *   resources/bin (extraResources); unpackaged, the app folder is passed first.
+ *
+ * `env` is what the bin/relay shim reads to pick the same way.
+ */
+export interface RelayInvocation {
+  command: string
+  /** Arguments before the relay program's own (`mcp`, `send …`). */
+  args: string[]
+  /** For the `relay` shim in an agent's environment. */
+  env: Record<string, string>
+  /** The folder holding the `relay` shim, for the agent's PATH. */
+  binDir: string
 }
 
-/** Absolute path of bin/relay.mjs (what the MCP server command runs). */
+export interface RuntimeFacts {
+  execPath: string
+  electron: boolean
+  /** Electron run unpackaged (`electron .`): process.defaultApp. */
+  defaultApp: boolean
+  resourcesPath?: string
+}
+
+const currentRuntime = (): RuntimeFacts => ({
+  execPath: process.execPath,
+  electron: Boolean(process.versions.electron),
+  defaultApp: Boolean((process as { defaultApp?: boolean }).defaultApp),
+  resourcesPath: (process as { resourcesPath?: string }).resourcesPath,
+})
+
+export function relayInvocation(rt: RuntimeFacts = currentRuntime()): RelayInvocation {
+  if (!rt.electron) {
+    const root = relayRoot()
+    return { command: rt.execPath, args: [join(root, 'bin', 'relay.mjs')], env: { RELAY_NODE: rt.execPath }, binDir: join(root, 'bin') }
+  }
+  if (rt.defaultApp) {
+    const root = relayRoot()
+    return { command: rt.execPath, args: [root, '--relay-cli'], env: { RELAY_APP_BIN: rt.execPath, RELAY_APP_PATH: root }, binDir: join(root, 'bin') }
+  }
+  const resources = rt.resourcesPath ?? dirname(rt.execPath)
+  return { command: rt.execPath, args: ['--relay-cli'], env: { RELAY_APP_BIN: rt.execPath }, binDir: join(resources, 'bin') }
+}
+
+/** Absolute path of the folder holding the executable `relay` (put it first on the agent's PATH). */
+export function relayBinDir(): string {
+  return relayInvocation().binDir
+}
+
+/** Absolute path of bin/relay.mjs (what `relay` runs under Node). */
 export function relayMjsPath(): string {
-  return join(relayBinDir(), 'relay.mjs')
+  return join(relayRoot(), 'bin', 'relay.mjs')
 }
 
 /** PATH with the relay bin folder first (once). */
@@ -140,15 +193,15 @@ export function relayAgentEnv(opts: LaunchOptions): Record<string, string> {
     RELAY_STRICT_AGENT_NAME: '1',
     RELAY_WORKSPACE_ID: opts.workspaceId,
     RELAY_DEFAULT_WORKSPACE: opts.workspaceId,
-    // bin/relay (the sh shim) runs relay.mjs with this; inside Electron it is the app binary.
-    RELAY_NODE: process.execPath,
+    // How bin/relay (the sh shim) runs the program: RELAY_NODE, or RELAY_APP_BIN in the app.
+    ...relayInvocation().env,
   }
   if (token) env.RELAY_AGENT_TOKEN = token
   return env
 }
 
-/** The MCP server entry (§2.6 shape), running this project's relay.mjs with the current Node. */
-export function mcpServerSpec(opts: LaunchOptions, relayMjs: string = relayMjsPath()): McpServerSpec {
+/** The MCP server entry (§2.6 shape): this installation's relay program with `mcp` (see relayInvocation). */
+export function mcpServerSpec(opts: LaunchOptions, relay: RelayInvocation = relayInvocation()): McpServerSpec {
   const token = checkToken(opts.token)
   const env: Record<string, string> = {
     RELAY_BASE_URL: opts.baseUrl,
@@ -162,9 +215,7 @@ export function mcpServerSpec(opts: LaunchOptions, relayMjs: string = relayMjsPa
   }
   env.RELAY_DEFAULT_WORKSPACE = opts.workspaceId
   if (opts.readyFile) env.RELAY_MCP_READY_FILE = opts.readyFile
-  // In the packaged app process.execPath is Electron; this makes it behave as Node.
-  if (process.versions.electron) env.ELECTRON_RUN_AS_NODE = '1'
-  return { command: process.execPath, args: [relayMjs, 'mcp'], env }
+  return { command: relay.command, args: [...relay.args, 'mcp'], env }
 }
 
 /** A TOML value for codex's `--config key=value` (JSON strings are valid TOML basic strings). */

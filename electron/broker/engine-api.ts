@@ -17,16 +17,9 @@ import {
   type WorkspaceCreated,
 } from '../../shared/wire'
 
-export class EngineApiError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message)
-    this.name = 'EngineApiError'
-  }
-}
+import { EngineApiError } from './engine-api-error'
+
+export { EngineApiError }
 
 export interface EngineApiOptions {
   baseUrl: string

@@ -1,5 +1,5 @@
 /**
- * `tsx electron/engine/cli.ts --port N --data-dir DIR [--host ADDR] [--mailbox-ttl SECONDS] [--max-in-flight N]`
+ * `npm run engine -- --port N --data-dir DIR [--host ADDR] [--mailbox-ttl SECONDS] [--max-in-flight N]`
  * Prints the bound URL alone on one stdout line once listening (callers parse
  * it); logs go to stderr. Exit 2 on bad arguments; SIGTERM/SIGINT shut down cleanly.
  */

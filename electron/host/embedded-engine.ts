@@ -1,7 +1,7 @@
 /**
- * Starts the embedded engine: in a worker thread where a runnable worker file exists
- * (the built app: out/main/engine-worker.js; `npm run serve` under tsx: the .ts file),
- * else in this thread (tests under vitest, which cannot load a .ts worker).
+ * Starts the embedded engine: in a worker thread where the built worker sits next to this
+ * module (out/main/engine-worker.js: the app, `npm run serve`), else in this thread (code
+ * run from source, e.g. tests under vitest).
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -18,13 +18,9 @@ export interface EmbeddedEngine {
 }
 
 /** Where a worker entry can be loaded from here; undefined = run inline. */
-export function workerEntry(dir: string = __dirname, execArgv: string[] = process.execArgv): string | undefined {
+export function workerEntry(dir: string = __dirname): string | undefined {
   const built = join(dir, 'engine-worker.js')
-  if (existsSync(built)) return built
-  // A .ts worker only loads when this process runs under tsx (workers inherit its loader).
-  const source = join(dir, 'engine-worker.ts')
-  const underTsx = execArgv.some((a) => a.includes('tsx'))
-  return underTsx && existsSync(source) ? source : undefined
+  return existsSync(built) ? built : undefined
 }
 
 /**
@@ -42,14 +38,7 @@ export async function startEmbeddedEngine(
     const engine = await startEngine({ port: 0, dataDir, log: (l, m) => log(l, m) })
     return { url: engine.url, port: engine.port, close: (reason) => engine.close(reason), isolation: 'inline' }
   }
-  // A .ts entry (under tsx) gets tsx's require hook inside the thread: ESM loader hooks
-  // registered by `tsx` in this thread do not reach workers on Node 20.
-  const worker = entry.endsWith('.ts')
-    ? new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(entry)})`, {
-        eval: true,
-        workerData: { dataDir },
-      })
-    : new Worker(entry, { workerData: { dataDir } })
+  const worker = new Worker(entry, { workerData: { dataDir } })
   const url = await new Promise<string>((resolve, reject) => {
     const onExit = (code: number) => reject(new Error(`the engine thread exited (${code}) before it listened`))
     worker.once('exit', onExit)

@@ -11,6 +11,7 @@ import { createHost } from '../host'
 import { applyStartAtLogin } from './autostart'
 import { registerIpc } from './ipc'
 import { createQuitFlow, parseLaunchFlags } from './lifecycle'
+import { relayCliArgs, runRelayCli } from './relay-cli'
 import { createNativeNotifier } from './notifications'
 import { rendererLocation } from './renderer-location'
 import { safeStorageCodec } from './secrets'
@@ -25,8 +26,15 @@ const hostLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string): v
   console[level](`[relay:host] ${message}`)
 }
 
-// A second copy would start a second host on the same data dir and fight over agents.
-if (!app.requestSingleInstanceLock()) {
+const relayArgs = relayCliArgs(process.argv)
+if (relayArgs) {
+  // An agent's `relay` call (or its MCP server): no window, no tray, no lock.
+  void runRelayCli(relayArgs, {
+    hideDock: () => app.dock?.hide(),
+    run: async (args) => (await import('../agent-tools/cli')).main(args),
+  })
+} else if (!app.requestSingleInstanceLock()) {
+  // A second copy would start a second host on the same data dir and fight over agents.
   app.quit()
 } else {
   main()

@@ -1,5 +1,5 @@
 /**
- * The real `relay` command (node bin/relay.mjs → tsx → cli.ts) against a real engine:
+ * The real `relay` command (node bin/relay.mjs → the built out/main/relay.js) against a real engine:
  * typed into a bash in a PTY as an agent would, and run as a child process for the
  * error cases, with the exit codes and messages a person sees.
  */

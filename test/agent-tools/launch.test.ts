@@ -1,10 +1,13 @@
 /** launchConfigFor: the MCP configuration each agent CLI is started with. Pure; no CLI needs to be installed. */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import {
   agentConfigDir,
+  mcpServerSpec,
+  relayInvocation,
   insecureAncestor,
   launchConfigFor,
   normalizeCli,
@@ -263,5 +266,31 @@ describe('launchConfigFor', () => {
     const f = cfg.files[0]!
     expect(readFileSync(f.path, 'utf8')).toBe(f.content)
     expect(statSync(f.path).mode & 0o777).toBe(0o600)
+  })
+})
+
+describe('how `relay` runs in each kind of installation', () => {
+  it('under Node: node bin/relay.mjs; in the packaged app: the app binary with --relay-cli (no RunAsNode); unpackaged Electron: the app folder first', () => {
+    const node = relayInvocation({ execPath: '/usr/bin/node', electron: false, defaultApp: false })
+    expect(node).toEqual({ command: '/usr/bin/node', args: [relayMjsPath()], env: { RELAY_NODE: '/usr/bin/node' }, binDir: relayBinDir() })
+    const packaged = relayInvocation({ execPath: '/opt/Relay/relay-desktop', electron: true, defaultApp: false, resourcesPath: '/opt/Relay/resources' })
+    expect(packaged).toEqual({ command: '/opt/Relay/relay-desktop', args: ['--relay-cli'], env: { RELAY_APP_BIN: '/opt/Relay/relay-desktop' }, binDir: '/opt/Relay/resources/bin' })
+    const dev = relayInvocation({ execPath: '/x/electron', electron: true, defaultApp: true })
+    expect(dev.args).toEqual([ROOT, '--relay-cli'])
+    expect(dev.env).toEqual({ RELAY_APP_BIN: '/x/electron', RELAY_APP_PATH: ROOT })
+    const spec = mcpServerSpec(base, packaged)
+    expect(spec.command).toBe('/opt/Relay/relay-desktop')
+    expect(spec.args).toEqual(['--relay-cli', 'mcp'])
+    expect(spec.env.ELECTRON_RUN_AS_NODE).toBeUndefined()
+  })
+
+  it('the bin/relay shim runs the app binary with --relay-cli when RELAY_APP_BIN is set (and the app folder when unpackaged)', () => {
+    const dir = tempDir('fake-app')
+    const app = join(dir, 'relay-desktop')
+    writeFileSync(app, '#!/bin/sh\nprintf "%s|" "$@"\n', { mode: 0o755 })
+    const run = (env: Record<string, string>) =>
+      execFileSync(join(relayBinDir(), 'relay'), ['send', 'bob', 'two words'], { env: { PATH: '/usr/bin:/bin', ...env }, encoding: 'utf8' })
+    expect(run({ RELAY_APP_BIN: app })).toBe('--relay-cli|send|bob|two words|')
+    expect(run({ RELAY_APP_BIN: app, RELAY_APP_PATH: '/src/relay' })).toBe('/src/relay|--relay-cli|send|bob|two words|')
   })
 })

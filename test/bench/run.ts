@@ -6,7 +6,8 @@
  * 2. peer — the same scenarios on our engine through our broker and through the real
  *    agent-relay broker, side by side (./peer.ts) → bench-results/peer.json.
  * 3. clis — the real agent CLIs through the app (./clis.ts) → bench-results/clis.json.
- * `BENCH_ONLY=skeleton|peer|engine|ui|clis` runs one part; counts: BENCH_COUNT, BENCH_PEER_* (see peer.ts).
+ * 4. relay — start-up of the `relay` command and the MCP server (./relay.ts) → bench-results/relay.json.
+ * `BENCH_ONLY=skeleton|peer|engine|ui|clis|relay` runs one part; counts: BENCH_COUNT, BENCH_PEER_* (see peer.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -22,6 +23,7 @@ import { defaultPeerConfig, peerRows, runPeer } from './peer'
 import { benchEngine } from './engine'
 import { benchUi } from './ui-bench'
 import { benchClis } from './clis'
+import { benchRelay } from './relay'
 import { summarize, table } from './stats'
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 200)
@@ -138,6 +140,23 @@ async function main() {
   if (!ONLY || ONLY === 'engine') await engine()
   if (!ONLY || ONLY === 'ui') await ui()
   if (!ONLY || ONLY === 'clis') await clis()
+  if (!ONLY || ONLY === 'relay') await relay()
+}
+
+async function relay() {
+  const r = await benchRelay()
+  mkdirSync(resultsDir, { recursive: true })
+  writeFileSync(join(resultsDir, 'relay.json'), JSON.stringify({ at: new Date().toISOString(), ...r }, null, 2))
+  const row = (measure: string, s: { p50: number; p90: number; p99: number }, goal: string) => ({ measure, 'median ms': Math.round(s.p50), 'p90 ms': Math.round(s.p90), goal })
+  const rows = (label: string, x: typeof r.asIs) => [
+    row(`${label}node -e 0 (the floor)`, x.nodeFloor, ''),
+    row(`${label}\`relay help\` through the PATH shim`, x.relayHelp, `≤ 150: ${x.relayHelp.p50 <= 150 ? 'MET' : 'MISSED'}`),
+    row(`${label}MCP server: spawn → initialize answered`, x.mcpInitialize, `≤ 300: ${x.mcpInitialize.p50 <= 300 ? 'MET' : 'MISSED'}`),
+  ]
+  const all = [...rows('', r.asIs), ...(r.withoutExtraCaCerts ? rows('no NODE_EXTRA_CA_CERTS: ', r.withoutExtraCaCerts) : [])]
+  process.stdout.write(
+    `\nthe relay program (7 runs each)\n\n${table(all)}\nwritten to bench-results/relay.json\n`,
+  )
 }
 
 async function clis() {

@@ -1,5 +1,5 @@
 /**
- * Durability: the engine as a child process (`tsx electron/engine/cli.ts`), 1,000 DMs
+ * Durability: the engine as a child process (`node out/main/engine.js`, what `npm run engine` runs), 1,000 DMs
  * to an agent whose test node acks slowly (batched, behind a timer), five SIGKILLs at
  * seeded-random points (while sending and while draining), each followed by a restart
  * on the same data dir (same port when free). The test node behaves like a broker that
@@ -18,8 +18,8 @@ import { DELIVERY_CURSOR_CAPABILITY } from '../../shared/wire'
 import { api, waitFor } from './helpers'
 import { rng } from '../support/rng'
 
-const TSX_CLI = join(process.cwd(), 'node_modules/tsx/dist/cli.mjs')
-const ENGINE_CLI = join(process.cwd(), 'electron/engine/cli.ts')
+/** The built engine server, what `npm run engine` runs (npm test's set-up builds it). */
+const ENGINE_CLI = join(process.cwd(), 'out/main/engine.js')
 const TOTAL = 1000
 const KILLS = 5
 
@@ -29,9 +29,8 @@ interface EngineProc { child: ChildProcess; url: string; exited: Promise<void> }
 const children = new Set<ChildProcess>()
 
 /**
- * The tsx CLI runs the engine in a child node process: a SIGKILL to the CLI alone would
- * orphan the real engine (still holding the port and the database). So the engine runs
- * in its own process group and the whole group is killed, as a crash would.
+ * The engine runs in its own process group and the whole group is killed, as a crash
+ * would (nothing of it may survive holding the port or the database).
  */
 function killGroup(child: ChildProcess): void {
   try {
@@ -54,7 +53,7 @@ async function groupGone(child: ChildProcess): Promise<void> {
 }
 
 function startEngineProc(dataDir: string, port: number): Promise<EngineProc> {
-  const child = spawn(process.execPath, [TSX_CLI, ENGINE_CLI, '--port', String(port), '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const child = spawn(process.execPath, [ENGINE_CLI, '--port', String(port), '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   children.add(child)
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => {

@@ -9,14 +9,13 @@ import { tempDir, waitFor } from '../support/wait'
 const built = resolve(__dirname, '../../out/main/engine-worker.js')
 
 describe('embedded engine', () => {
-  it('prefers a built worker, takes the .ts source only under tsx, else runs inline', () => {
+  it('uses the built worker beside it, never TypeScript; without one the engine runs inline', () => {
     const dir = tempDir('entry')
-    expect(workerEntry(dir, [])).toBeUndefined()
+    expect(workerEntry(dir)).toBeUndefined()
     writeFileSync(join(dir, 'engine-worker.ts'), '')
-    expect(workerEntry(dir, [])).toBeUndefined()
-    expect(workerEntry(dir, ['--import', 'file:///x/node_modules/tsx/dist/loader.mjs'])).toBe(join(dir, 'engine-worker.ts'))
+    expect(workerEntry(dir)).toBeUndefined()
     writeFileSync(join(dir, 'engine-worker.js'), '')
-    expect(workerEntry(dir, [])).toBe(join(dir, 'engine-worker.js'))
+    expect(workerEntry(dir)).toBe(join(dir, 'engine-worker.js'))
   })
 
   it.skipIf(!existsSync(built))('serves from a worker thread and shuts down on close (built app)', async () => {

@@ -1,4 +1,5 @@
 /** Electron-only glue, with electron absent: autostart, native notifications, safeStorage codec, packaging config. */
+import { relayInvocation } from '../../electron/agent-tools/launch'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
@@ -159,8 +160,15 @@ describe('packaging config (build/electron-builder.json)', () => {
     })
   })
 
-  it('ships the tray icons where main looks for them, and `npm run dist` exists', () => {
-    expect(config.extraResources).toEqual([{ from: 'build/tray', to: 'tray', filter: ['*.png'] }])
+  it('ships the tray icons where main looks for them, the relay shim where agents find it, and `npm run dist` exists', () => {
+    expect(config.extraResources).toEqual([
+      { from: 'build/tray', to: 'tray', filter: ['*.png'] },
+      // relayInvocation: packaged, the agent's PATH gets <resources>/bin, whose shim runs the app with --relay-cli.
+      { from: 'bin/relay', to: 'bin/relay' },
+    ])
+    expect(relayInvocation({ execPath: '/opt/R/relay-desktop', electron: true, defaultApp: false, resourcesPath: '/opt/R/resources' }).binDir).toBe('/opt/R/resources/bin')
+    // The packed files are the build output: the relay program is one of them.
+    expect(config.files).toContain('out/**')
     expect(readFileSync(resolve(__dirname, '../../electron/main/index.ts'), 'utf8')).toContain("join(process.resourcesPath, 'tray')")
     expect(pkg.scripts.dist).toBe('node build/dist.mjs')
   })

@@ -92,6 +92,8 @@ vi.mock('electron', () => ({
   },
 }))
 vi.mock('../../electron/host', () => ({ createHost: fakes.createHost }))
+const relayMain = vi.hoisted(() => ({ main: vi.fn(async (_args: string[]) => undefined) }))
+vi.mock('../../electron/agent-tools/cli', () => relayMain)
 
 async function boot(argv: string[] = []) {
   vi.resetModules()
@@ -118,6 +120,24 @@ beforeEach(() => {
 })
 
 describe('main entry', () => {
+  it('--relay-cli runs the relay program (an agent calling `relay` or its MCP server) with no lock, host, window or tray', async () => {
+    ;(fakes.app as { dock?: { hide: () => void } }).dock = { hide: vi.fn() }
+    vi.resetModules()
+    const saved = process.argv
+    process.argv = ['/opt/Relay Desktop/relay-desktop', '--relay-cli', 'send', 'bob', 'hi there']
+    try {
+      await import('../../electron/main/index')
+    } finally {
+      process.argv = saved
+    }
+    await vi.waitFor(() => expect(relayMain.main).toHaveBeenCalledWith(['send', 'bob', 'hi there']))
+    expect(fakes.app.requestSingleInstanceLock).not.toHaveBeenCalled()
+    expect(fakes.createHost).not.toHaveBeenCalled()
+    expect(fakes.FakeBrowserWindow.all).toHaveLength(0)
+    expect(fakes.tray).not.toHaveBeenCalled()
+    expect((fakes.app as unknown as { dock: { hide: () => void } }).dock.hide).toHaveBeenCalled()
+  })
+
   it('a second instance quits without starting a host', async () => {
     fakes.app.lock = false
     await boot()

@@ -20,7 +20,8 @@ export function startServe(extraArgs: string[] = [], timeoutMs = 30_000): Promis
   const dataDir = tempDir('serve')
   const child = spawn(
     process.execPath,
-    [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'electron/host/serve-cli.ts'), '--port', '0', '--data-dir', dataDir, '--quiet', ...extraArgs],
+    // The built program, exactly what `npm run serve` runs (npm test's set-up builds it).
+    [join(root, 'out/main/serve.js'), '--port', '0', '--data-dir', dataDir, '--quiet', ...extraArgs],
     { cwd: root, env: { ...process.env, RELAY_NODE_TOKEN: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
   )
   let out = ''
