@@ -460,7 +460,14 @@ export class Broker {
       throw new BrokerError((err as { code?: string }).code ?? 'register_failed', `could not register ${req.name}: ${(err as Error).message}`)
     }
     const env: Record<string, string> = {}
-    for (const [k, v] of Object.entries(baseEnv)) if (v !== undefined && k !== 'CLAUDECODE') env[k] = v
+    const agentCli = profileFor(req.command) === 'agent'
+    for (const [k, v] of Object.entries(baseEnv)) {
+      if (v === undefined || k === 'CLAUDECODE') continue
+      // An agent CLI in a PTY is interactive. Inherited CI markers make some of them run
+      // headless instead: Gemini CLI under CI=true exits 42 ("no input provided").
+      if (agentCli && (k === 'CI' || k === 'CONTINUOUS_INTEGRATION' || k.startsWith('CI_'))) continue
+      env[k] = v
+    }
     Object.assign(env, {
       RELAY_BASE_URL: this.opts.baseUrl,
       RELAY_AGENT_NAME: req.name,
