@@ -4,7 +4,7 @@
  * It emits typed events for every state change and never touches UI.
  */
 import { randomUUID } from 'node:crypto'
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { homedir } from 'node:os'
 import {
@@ -14,7 +14,8 @@ import {
   type DeliverFrame,
   type InventoryAgent,
 } from '../../shared/wire'
-import { agentConfigDir, launchConfigFor, withRelayOnPath, writeLaunchFiles, type AgentPermissions } from '../agent-tools/launch'
+import type { AgentPermissions } from '../agent-tools/launch'
+import { prepareAgentLaunch, TOOLS_READY_TIMEOUT_MS } from './agent-launch'
 import { AgentRuntime, resolveCommand, type AgentExit } from './agent-runtime'
 import {
   ActionBook,
@@ -26,7 +27,6 @@ import {
   type ActionOutcome,
 } from './actions'
 import { CursorStore } from './cursor-store'
-import { waitForFile } from './files'
 import { DeliveryBook } from './delivery-book'
 import { classifyPayload, extractFields, payloadType, type DeliveryFields } from './delivery-payload'
 import { EngineApi } from './engine-api'
@@ -185,10 +185,6 @@ export interface SpawnRequest {
 
 export const DEFAULT_SPAWN_SETTLE_MS = 300
 /** The PTY size an agent starts with (the terminal view resizes it). */
-/** The CLIs whose launch config carries the relay MCP server (agent-tools/launch). */
-const RELAY_MCP_CLIS = new Set(['claude', 'codex', 'gemini', 'opencode'])
-/** How long the first message waits for a CLI to list the relay tools before it is typed anyway. */
-export const TOOLS_READY_TIMEOUT_MS = 20_000
 export const AGENT_COLS = 100
 export const AGENT_ROWS = 30
 
@@ -459,58 +455,21 @@ export class Broker {
       this.changed(entry)
       throw new BrokerError((err as { code?: string }).code ?? 'register_failed', `could not register ${req.name}: ${(err as Error).message}`)
     }
-    const env: Record<string, string> = {}
-    const agentCli = profileFor(req.command) === 'agent'
-    for (const [k, v] of Object.entries(baseEnv)) {
-      if (v === undefined || k === 'CLAUDECODE') continue
-      // An agent CLI in a PTY is interactive. Inherited CI markers make some of them run
-      // headless instead: Gemini CLI under CI=true exits 42 ("no input provided").
-      if (agentCli && (k === 'CI' || k === 'CONTINUOUS_INTEGRATION' || k.startsWith('CI_'))) continue
-      env[k] = v
-    }
-    Object.assign(env, {
-      RELAY_BASE_URL: this.opts.baseUrl,
-      RELAY_AGENT_NAME: req.name,
-      RELAY_AGENT_TOKEN: entry.token ?? '',
-      RELAY_AGENT_TYPE: 'agent',
-      RELAY_STRICT_AGENT_NAME: '1',
-      RELAY_WORKSPACE_ID: this.opts.workspaceId,
-      RELAY_DEFAULT_WORKSPACE: this.opts.workspaceId,
-      TERM: 'xterm-256color',
-      // Every agent can answer with the `relay` command, whatever the user's PATH.
-      PATH: withRelayOnPath(env.PATH),
-    })
     const profile = profileFor(req.command)
-    // The relay MCP server and `relay` env, the way this CLI takes them (agent-tools/launch).
-    let launchArgs: string[] = []
     const cli = cliName(req.command)
-    // Only CLIs that get the relay MCP server have config files (and the private-folder check).
-    const relayMcp = RELAY_MCP_CLIS.has(cli)
-    const configDir = relayMcp ? agentConfigDir(this.opts.stateDir, req.name, (m) => this.log('warn', m)) : join(this.opts.stateDir, 'agents')
-    const readyFile = relayMcp ? join(configDir, 'mcp-ready') : undefined
-    try {
-      if (readyFile) {
-        mkdirSync(configDir, { recursive: true, mode: 0o700 })
-        rmSync(readyFile, { force: true })
-        entry.toolsReady = waitForFile(readyFile, TOOLS_READY_TIMEOUT_MS)
-      }
-      const launch = launchConfigFor({
-        readyFile,
-        cli: req.command,
-        agentName: req.name,
-        token: entry.token,
-        baseUrl: this.opts.baseUrl,
-        workspaceId: this.opts.workspaceId,
-        configDir,
-        permissions: this.opts.agentPermissions?.() ?? 'relay-tools',
-        isRoot: process.getuid?.() === 0,
-      })
-      writeLaunchFiles(launch.files)
-      Object.assign(env, launch.env)
-      launchArgs = launch.args
-    } catch (err) {
-      this.log('warn', `no relay launch config for ${req.name}: ${(err as Error).message}`)
-    }
+    const launch = prepareAgentLaunch({
+      name: req.name,
+      command: req.command,
+      token: entry.token,
+      baseUrl: this.opts.baseUrl,
+      workspaceId: this.opts.workspaceId,
+      stateDir: this.opts.stateDir,
+      baseEnv,
+      permissions: this.opts.agentPermissions?.() ?? 'relay-tools',
+      log: this.log,
+    })
+    const { env, args: launchArgs } = launch
+    entry.toolsReady = launch.toolsReady
     const classifier = profile === 'agent' ? classifierFor(cli) : undefined
     if (classifier) {
       entry.screen = new AgentScreen(classifier, {

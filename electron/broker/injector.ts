@@ -9,170 +9,18 @@
  * caller can ack the engine only then (the v5 flaw was acking before typing).
  *
  * For agent CLIs whose screen we can read (a `ScreenWatch`: a headless terminal and the
- * CLI's classifier) the pacing follows the screen instead: type only into an idle
- * prompt (never while it starts, works, asks for approval or shows a dialog), press
- * Enter once the text shows in the input, and resolve only once the input was
- * submitted. A message the CLI did not take is typed again; one it did not submit gets
- * Enter again; one that cannot be proven submitted is rejected, never acked.
+ * CLI's classifier) each job goes to the ScreenTypist (screen-typing.ts) instead, which
+ * follows the screen and resolves only once the CLI took the message. The echo check
+ * and the suggestion heuristic for other programs live in echo.ts.
  */
-import { ANSI_SEQUENCE } from './files'
-import type { ScreenReading } from './screen/types'
+import { EchoWatcher, normalizeForEcho } from './echo'
+import { InjectionCancelled, InjectionUnverified, type InjectionJob, type InjectionTarget, type Verification } from './injection-types'
+import { DEFAULT_TYPING, ScreenTypist, waitReason, type ScreenWatch, type TypingProfile } from './screen-typing'
 
+export { EchoWatcher, ghostSuggestionVisible, normalizeForEcho } from './echo'
+export * from './injection-types'
+export { DEFAULT_TYPING, ScreenTypist, waitReason, type ScreenWatch, type TypingProfile } from './screen-typing'
 
-/** What we compare echoes on: no escapes and no whitespace (TTYs and TUIs rewrap lines). */
-export function normalizeForEcho(text: string): string {
-  return text.replace(ANSI_SEQUENCE, '').replace(/\s+/g, '')
-}
-
-/** Keeps a normalized tail of the output so an expected echo can be searched cheaply. */
-export class EchoWatcher {
-  private buf = ''
-  /** Absolute offset of buf[0] in the normalized stream. */
-  private base = 0
-  private waiters: Array<{ needle: string; from: number; done: () => void }> = []
-
-  constructor(private readonly keep = 16_000) {}
-
-  get position(): number {
-    return this.base + this.buf.length
-  }
-
-  feed(data: string): void {
-    const n = normalizeForEcho(data)
-    if (!n) return
-    this.buf += n
-    if (this.waiters.length) {
-      this.waiters = this.waiters.filter((w) => {
-        if (this.seen(w.needle, w.from)) {
-          w.done()
-          return false
-        }
-        return true
-      })
-    }
-    if (this.buf.length > this.keep * 2) {
-      const drop = this.buf.length - this.keep
-      this.buf = this.buf.slice(drop)
-      this.base += drop
-    }
-  }
-
-  seen(needle: string, from: number): boolean {
-    if (!needle) return true
-    const start = Math.max(0, from - this.base)
-    return this.buf.indexOf(needle, start) !== -1
-  }
-
-  /** Resolves true once `needle` appears after `from`, false after `timeoutMs`. */
-  waitFor(needle: string, from: number, timeoutMs: number): Promise<boolean> {
-    if (this.seen(needle, from)) return Promise.resolve(true)
-    return new Promise((resolve) => {
-      const waiter = {
-        needle,
-        from,
-        done: () => {
-          clearTimeout(timer)
-          resolve(true)
-        },
-      }
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter)
-        resolve(false)
-      }, timeoutMs)
-      this.waiters.push(waiter)
-    })
-  }
-}
-
-export interface InjectionTarget {
-  readonly alive: boolean
-  write(data: string): void
-  lastUserInputAt: number
-  userLineOpen: boolean
-}
-
-export interface InjectionJob {
-  text: string
-  mode: 'wait' | 'steer'
-  /** Called as the job moves: queued (waiting its turn, with why), typed, then verified. */
-  onQueued?: (reason?: string) => void
-  onTyped?: (keys: TypedKeys) => void
-  /** Checked right before typing: false cancels the job (it rejects with InjectionCancelled). */
-  stillWanted?: () => boolean
-}
-
-/** What went to the PTY for one job, for the message trace. */
-export interface TypedKeys {
-  preKeys: string
-  text: string
-  submit: string
-}
-
-/**
- * How a typed message was verified: `submitted` (the CLI's screen showed the text in its
- * input, then took it), `echo` (the text came back on the terminal), `timeout_fallback`
- * (neither, for a program that may not echo; only when `ackUnverified` allows it).
- */
-export type Verification = 'submitted' | 'echo' | 'timeout_fallback'
-
-/** What the injector reads of an agent's screen (screen/agent-screen.ts implements it). */
-export interface ScreenWatch {
-  /** The exact reading now (all output so far parsed). */
-  read(): Promise<ScreenReading>
-  /** Resolves at the next screen change, or after `ms`. */
-  nextChange(ms: number): Promise<void>
-  /** Whether the program enabled bracketed paste. */
-  readonly bracketedPaste: boolean
-}
-
-/** How a screen-read CLI takes typed text (per CLI, measured on the pinned versions). */
-export interface TypingProfile {
-  /**
-   * Multi-line text is sent as a bracketed paste when the program enabled it: the CLI
-   * then knows where the text ends, and the Enter after it is a key, not more paste.
-   */
-  bracketedPaste: boolean
-  /** Least time between the text's last byte and Enter (paste-burst detectors). */
-  enterGapMs: number
-  /** How long the text may take to show in the input before it counts as not taken. */
-  takeTimeoutMs: number
-  /** How long after Enter the input must have been submitted before Enter is pressed again. */
-  submitTimeoutMs: number
-  /** Times the text is typed again when the CLI did not take it. */
-  maxTypeAttempts: number
-  /** Extra Enters for text that stays in the input. */
-  maxEnterRetries: number
-  /** How long a CLI may hold a submitted input (queued while it starts) before its turn starts. */
-  turnStartTimeoutMs: number
-  /** An emptied prompt that shows no turn (no busy frame) this long counts as submitted. */
-  idleConfirmMs: number
-}
-
-export const DEFAULT_TYPING: TypingProfile = {
-  bracketedPaste: true,
-  enterGapMs: 60,
-  takeTimeoutMs: 2000,
-  submitTimeoutMs: 2500,
-  maxTypeAttempts: 3,
-  maxEnterRetries: 3,
-  turnStartTimeoutMs: 30_000,
-  idleConfirmMs: 1500,
-}
-
-/** The text was written but could not be proven to have reached the program: never ack it. */
-export class InjectionUnverified extends Error {
-  constructor(reason: string) {
-    super(reason)
-    this.name = 'InjectionUnverified'
-  }
-}
-
-export class InjectionCancelled extends Error {
-  constructor(reason = 'injection cancelled') {
-    super(reason)
-    this.name = 'InjectionCancelled'
-  }
-}
 
 /**
  * When a freshly started program can take input (§5.2). `immediate` for programs that
@@ -233,27 +81,14 @@ export interface InjectorOptions {
 
 const RAW_TAIL = 4096
 
-/**
- * Ghost-text auto-suggestion heuristic: the line being drawn (after the last newline)
- * has non-blank text in dim / grey (SGR 2, 90, or 256-colour greys 238–246).
- */
-export function ghostSuggestionVisible(rawTail: string): boolean {
-  const nl = Math.max(rawTail.lastIndexOf('\n'), 0)
-  const line = rawTail.slice(nl)
-  const m = /\x1b\[(?:[0-9;]*;)?(?:2|90|38;5;(?:23[89]|24[0-6]))m([^\x1b]*)/g
-  let hit: RegExpExecArray | null
-  let visible = false
-  while ((hit = m.exec(line))) visible = /\S/.test(hit[1] ?? '')
-  return visible
-}
-
 export class Injector {
   readonly echo = new EchoWatcher()
   private chain: Promise<unknown> = Promise.resolve()
   private queued = 0
   private readonly o: Required<Pick<InjectorOptions, 'enterDelayMs' | 'verifyTimeoutMs' | 'steerDelayMs' | 'escDelayMs' | 'suggestionHoldMs' | 'userHoldMs'>>
-  private readonly typing: TypingProfile
   private readonly screen: ScreenWatch | undefined
+  /** Set when a screen paces this injector (agent CLIs Relay can read). */
+  private readonly typist: ScreenTypist | undefined
   private readonly now: () => number
   private readonly autoEnter: AutoEnterOptions | undefined
   private userInputWaiter: (() => void) | undefined
@@ -290,7 +125,18 @@ export class Injector {
     this.now = opts.now ?? Date.now
     this.lastOutputAt = this.now()
     this.screen = opts.screen
-    this.typing = { ...DEFAULT_TYPING, ...opts.typing }
+    this.typist = opts.screen
+      ? new ScreenTypist({
+          target,
+          screen: opts.screen,
+          typing: { ...DEFAULT_TYPING, ...opts.typing },
+          now: this.now,
+          userHoldMs: this.o.userHoldMs,
+          isClosed: () => this.closed,
+          setBusy: (b) => (this.busy = b),
+          onAutoEnter: opts.onAutoEnter,
+        })
+      : undefined
     // A screen-read CLI is verified by its screen: no blind Enters, no readiness timer.
     this.autoEnter = opts.autoEnter && !this.screen ? { ...AUTO_ENTER_DEFAULTS, ...opts.autoEnter } : undefined
     const readiness = this.screen ? 'immediate' : (opts.readiness ?? 'immediate')
@@ -406,7 +252,7 @@ export class Injector {
       }
       this.gatePassed = true
     }
-    if (this.screen) return this.runOnScreen(job, this.screen)
+    if (this.typist) return this.typist.type(job)
     if (!this.readyFlag) {
       job.onQueued?.('waiting for the agent to finish starting')
       await new Promise<void>((r) => this.readyWaiters.push(r))
@@ -444,140 +290,6 @@ export class Injector {
       return 'timeout_fallback'
     } finally {
       this.busy = false
-    }
-  }
-
-  // ---- screen-paced typing (agent CLIs we can read) --------------------------
-
-  /** Type one message into a CLI whose screen we read; resolves once it was submitted. */
-  private async runOnScreen(job: InjectionJob, screen: ScreenWatch): Promise<Verification> {
-    const t = this.typing
-    for (let attempt = 1; attempt <= t.maxTypeAttempts; attempt++) {
-      await this.waitForIdlePrompt(job, screen)
-      if (job.stillWanted && !job.stillWanted()) throw new InjectionCancelled()
-      this.busy = true
-      try {
-        const multiLine = job.text.includes('\n')
-        const paste = multiLine && t.bracketedPaste && screen.bracketedPaste
-        const keys = paste ? `\x1b[200~${job.text}\x1b[201~` : job.text
-        this.target.write(keys)
-        const writtenAt = this.now()
-        const took = await this.waitForScreen(screen, (r) => r.state !== 'idle' && r.state !== 'starting' && r.state !== 'unknown', t.takeTimeoutMs)
-        if (!took) {
-          // Nothing showed: the CLI dropped the text (it was not really ready). Nothing
-          // was submitted, so typing it again cannot duplicate it.
-          job.onQueued?.(`the agent did not take the text (attempt ${attempt} of ${t.maxTypeAttempts}); typing it again`)
-          continue
-        }
-        if (took.state === 'busy') {
-          // Submitted by the text itself (a newline the CLI took as Enter): no Enter now.
-          job.onTyped?.({ preKeys: paste ? 'bracketed paste' : '', text: job.text, submit: '' })
-          return 'submitted'
-        }
-        if (took.state === 'permission' || took.state === 'dialog') {
-          throw new InjectionUnverified(`a ${took.state === 'permission' ? 'permission prompt' : 'dialog'} opened while the message was typed${took.detail ? `: ${took.detail}` : ''}`)
-        }
-        const gap = t.enterGapMs - (this.now() - writtenAt)
-        if (gap > 0) await delay(gap)
-        if (!this.target.alive) throw new Error('agent has exited')
-        this.target.write('\r')
-        job.onTyped?.({ preKeys: paste ? 'bracketed paste' : '', text: job.text, submit: '\r' })
-        return await this.confirmSubmitted(screen)
-      } finally {
-        this.busy = false
-      }
-    }
-    throw new InjectionUnverified(`the agent did not take the text after ${t.maxTypeAttempts} attempts`)
-  }
-
-  /**
-   * After Enter: the message counts as submitted once the CLI's turn started (busy), or
-   * the turn already asks for approval, or the prompt stayed empty and idle for
-   * `idleConfirmMs` (a turn too quick to catch). Text still in the input gets Enter again after `submitTimeoutMs` (a
-   * paste burst took the first as a newline). A CLI that took the input but holds it
-   * (Gemini queues it while its MCP servers start) is waited for, up to
-   * `turnStartTimeoutMs`, without pressing anything: the next message must not join it
-   * in the CLI's queue (queued prompts are sent as one turn).
-   */
-  private async confirmSubmitted(screen: ScreenWatch): Promise<Verification> {
-    const t = this.typing
-    const deadline = this.now() + t.turnStartTimeoutMs
-    let lastEnterAt = this.now()
-    let retries = 0
-    let idleSince: number | undefined
-    for (;;) {
-      if (!this.target.alive || this.closed) throw new Error('agent has exited')
-      const r = await screen.read()
-      if (r.state === 'busy' || r.state === 'permission' || r.state === 'dialog') return 'submitted'
-      const now = this.now()
-      // An empty prompt is not proof yet: CLIs clear the input a moment before they draw
-      // the turn (Codex: ~150 ms), and a message typed in between interrupts that turn.
-      // Only a prompt that stays idle that long was a turn too quick to catch.
-      if (r.state === 'idle') {
-        idleSince ??= now
-        if (now - idleSince >= t.idleConfirmMs) return 'submitted'
-        await screen.nextChange(t.idleConfirmMs - (now - idleSince))
-        continue
-      }
-      idleSince = undefined
-      const inInput = r.state === 'typing' || r.state === 'paste_pending'
-      if (inInput && now - lastEnterAt >= t.submitTimeoutMs) {
-        if (retries >= t.maxEnterRetries) {
-          throw new InjectionUnverified(`typed, but the agent did not submit it after ${retries + 1} Enters (its prompt still holds ${r.input ? `"${r.input.slice(0, 80)}"` : 'the text'})`)
-        }
-        // The text is still in the input: the Enter was taken as part of a paste.
-        retries++
-        this.target.write('\r')
-        lastEnterAt = now
-        this.opts.onAutoEnter?.(retries)
-        continue
-      }
-      if (now >= deadline) {
-        throw new InjectionUnverified(`typed and entered, but the agent's turn did not start within ${t.turnStartTimeoutMs} ms (screen: ${r.state}${r.detail ? `, ${r.detail}` : ''})`)
-      }
-      await screen.nextChange(Math.min(deadline - now, inInput ? Math.max(1, t.submitTimeoutMs - (now - lastEnterAt)) : 1000))
-    }
-  }
-
-  /** The first reading that matches within `ms`, or undefined. */
-  private async waitForScreen(screen: ScreenWatch, pred: (r: ScreenReading) => boolean, ms: number): Promise<ScreenReading | undefined> {
-    const deadline = this.now() + ms
-    for (;;) {
-      if (!this.target.alive || this.closed) throw new Error('agent has exited')
-      const r = await screen.read()
-      if (pred(r)) return r
-      const left = deadline - this.now()
-      if (left <= 0) return undefined
-      await screen.nextChange(left)
-    }
-  }
-
-  /**
-   * Hold until the CLI shows an empty, idle prompt: while it starts, works, asks for
-   * approval or shows a dialog, and while the user has a line open. Each new reason is
-   * announced once (the feed shows why a message waits). A steer delivery interrupts a
-   * busy CLI (Esc) instead of waiting for its turn to end.
-   */
-  private async waitForIdlePrompt(job: InjectionJob, screen: ScreenWatch): Promise<void> {
-    let announced: string | undefined
-    let interrupted = false
-    for (;;) {
-      if (!this.target.alive || this.closed) throw new Error('agent has exited')
-      const r = await screen.read()
-      // `unknown` waits too: a screen we cannot read is no place to type blind.
-      if (r.state === 'idle') return
-      if (r.state === 'busy' && job.mode === 'steer' && !interrupted) {
-        interrupted = true
-        this.target.write('\x1b')
-      }
-      // Text in the prompt that the user typed a moment ago is theirs to finish.
-      const userTyping = r.state === 'typing' && this.now() - this.target.lastUserInputAt < this.o.userHoldMs
-      const reason = userTyping ? 'waiting for you to finish typing' : waitReason(r)
-      if (announced !== reason) {
-        announced = reason
-        job.onQueued?.(reason)
-      }
-      await screen.nextChange(1000)
     }
   }
 
@@ -655,25 +367,3 @@ export class Injector {
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** Why a message waits, for the feed. */
-export function waitReason(r: ScreenReading): string {
-  const detail = r.detail ? `: ${r.detail}` : ''
-  switch (r.state) {
-    case 'starting':
-      return 'waiting for the agent to finish starting'
-    case 'busy':
-      return 'waiting for the agent to finish its turn'
-    case 'permission':
-      return `waiting: the agent asks for approval${detail}`
-    case 'dialog':
-      return `waiting: the agent shows a dialog${detail}`
-    case 'typing':
-    case 'paste_pending':
-      return "waiting: the agent's prompt holds unsent text"
-    case 'unknown':
-      return "waiting: the agent's screen is not one Relay can read (no prompt to type into)"
-    default:
-      return 'waiting for the agent'
-  }
-}

@@ -7,7 +7,7 @@ import { claudeClassifier } from './clis/claude'
 import { codexClassifier } from './clis/codex'
 import { geminiClassifier } from './clis/gemini'
 import { opencodeClassifier } from './clis/opencode'
-import type { TypingProfile } from '../injector'
+import type { TypingProfile } from '../screen-typing'
 import type { ScreenClassifier } from './types'
 
 export * from './types'
