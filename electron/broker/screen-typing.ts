@@ -20,6 +20,8 @@ export interface ScreenWatch {
   nextChange(ms: number): Promise<void>
   /** Whether the program enabled bracketed paste. */
   readonly bracketedPaste: boolean
+  /** Since when (ms) the screen has shown its current state; absent = unknown (no settle). */
+  stateSince?(): number
 }
 
 /** How a screen-read CLI takes typed text (per CLI, measured on the pinned versions). */
@@ -43,6 +45,8 @@ export interface TypingProfile {
   turnStartTimeoutMs: number
   /** An emptied prompt that shows no turn (no busy frame) this long counts as submitted. */
   idleConfirmMs: number
+  /** Shortly after a turn, how long an idle prompt must hold before the next message is typed. */
+  idleSettleMs: number
 }
 
 export const DEFAULT_TYPING: TypingProfile = {
@@ -54,6 +58,7 @@ export const DEFAULT_TYPING: TypingProfile = {
   maxEnterRetries: 3,
   turnStartTimeoutMs: 30_000,
   idleConfirmMs: 1500,
+  idleSettleMs: 0,
 }
 
 export interface ScreenTypistDeps {
@@ -69,11 +74,22 @@ export interface ScreenTypistDeps {
   onAutoEnter?: (retry: number) => void
 }
 
+/** A turn submitted this recently may still be running between its steps. */
+const RECENT_TURN_MS = 30_000
+
 export class ScreenTypist {
+  private lastSubmitAt = -Infinity
+
   constructor(private readonly d: ScreenTypistDeps) {}
 
   /** Type one message into a CLI whose screen we read; resolves once it was submitted. */
   async type(job: InjectionJob): Promise<Verification> {
+    const verification = await this.typeOnce(job)
+    this.lastSubmitAt = this.d.now()
+    return verification
+  }
+
+  private async typeOnce(job: InjectionJob): Promise<Verification> {
     const screen = this.d.screen
     const t = this.d.typing
     for (let attempt = 1; attempt <= t.maxTypeAttempts; attempt++) {
@@ -189,7 +205,18 @@ export class ScreenTypist {
       if (!this.d.target.alive || this.d.isClosed()) throw new Error('agent has exited')
       const r = await screen.read()
       // `unknown` waits too: a screen we cannot read is no place to type blind.
-      if (r.state === 'idle') return
+      if (r.state === 'idle') {
+        // Right after a turn, an idle frame may be a CLI between two steps of that turn
+        // (opencode between a tool's result and the next model request): a message typed
+        // then joins the running turn. So shortly after a submit, idle must hold a while.
+        const now = this.d.now()
+        const recentTurn = now - this.lastSubmitAt < RECENT_TURN_MS
+        const held = now - (screen.stateSince?.() ?? 0)
+        const left = recentTurn ? this.d.typing.idleSettleMs - held : 0
+        if (left <= 0) return
+        await screen.nextChange(left)
+        continue
+      }
       if (r.state === 'busy' && job.mode === 'steer' && !interrupted) {
         interrupted = true
         this.d.target.write('\x1b')

@@ -61,8 +61,9 @@ function startFake(env: Record<string, string>, typing: Partial<TypingProfile> =
     onAutoEnter: (n) => autoEnters.push(n),
   })
   running.push({ rt, screen })
-  const submitted = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).text as string) : [])
-  return { rt, screen, injector, submitted, autoEnters }
+  const entries = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { text: string; joined: boolean }) : [])
+  const submitted = () => entries().map((e) => e.text)
+  return { rt, screen, injector, submitted, entries, autoEnters }
 }
 
 function job(text: string, log: string[] = []): InjectionJob {
@@ -121,6 +122,16 @@ describe('screen-paced injection into a TUI (real PTY)', () => {
     await expect(all).resolves.toEqual(['submitted', 'submitted', 'submitted', 'submitted'])
     expect(f.submitted()).toEqual(['msg 1', 'msg 2', 'msg 3', 'msg 4'])
     expect(steps).toContain('queued: waiting for the agent to finish its turn')
+  })
+
+  it('right after a turn, an idle frame between two steps of it is not taken for the end of the turn', async () => {
+    const f = startFake({ FAKE_TUI_BUSY_MS: '250', FAKE_TUI_BLINK_MS: '200' }, { idleSettleMs: 500 })
+    await waitFor(async () => (await f.screen.read()).state === 'idle', 'the idle prompt')
+    await expect(Promise.all([f.injector.inject(job('first')), f.injector.inject(job('second'))])).resolves.toEqual(['submitted', 'submitted'])
+    expect(f.entries().map((e) => [e.text, e.joined])).toEqual([
+      ['first', false],
+      ['second', false],
+    ])
   })
 
   it('never types into a dialog: the message waits until the user answered it', async () => {

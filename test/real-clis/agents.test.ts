@@ -18,20 +18,37 @@ import { RELAY_LINE, relayTurnsSeen, spawnReady, startAppWithClis, treeOf, type 
 const API: Record<RigCli, ModelApi> = { claude: 'anthropic', codex: 'responses', gemini: 'gemini', opencode: 'chat' }
 
 /**
- * The scripted model: a turn whose newest user message is a relay message answers it
- * with send_dm to the sender ("pong-N from <agent>" for "ping-N"); the request after the
- * tool ran (it carries the result) ends the turn with text.
+ * The scripted model: a turn whose newest user message is a relay message not answered
+ * yet answers it with send_dm to the sender ("pong-N from <agent>" for "ping-N"); any
+ * other request (the one after the tool ran, carrying its result) ends the turn with
+ * text. Answered messages are tracked by their message id, not by whether the request
+ * carries tool results: a CLI may add a message typed during a turn to that turn.
  */
 function replyToRelay(agentOf: (req: ModelRequest) => string) {
+  const answered = new Set<string>()
   return (req: ModelRequest): ModelReply => {
-    if (req.toolResults.length) return { text: 'Replied.' }
     const m = RELAY_LINE.exec(req.userText)
-    if (!m) return { text: 'OK.' }
+    const id = /\[[^\]]*\/ (msg_[^\]\s]+)\]/.exec(req.userText)?.[1] ?? m?.[2] ?? ''
+    if (!m || answered.has(id)) return { text: req.toolResults.length ? 'Replied.' : 'OK.' }
+    answered.add(id)
     const [, from, body] = m
     const ping = /ping-(\d+)/.exec(body ?? '')
     const text = ping ? `pong-${ping[1]} from ${agentOf(req)}` : `got "${body?.trim()}"`
     return { tool: 'send_dm', args: { to: from, text } }
   }
+}
+
+/** What happened to an agent's messages, for a failure message. */
+function trace(app: AppWithClis, name: string, api: ModelApi): string {
+  const feed = app
+    .feed()
+    .filter((m) => m.to === name || m.from === name)
+    .map((m) => `${m.direction} ${m.from}->${m.to} ${m.state} ${JSON.stringify(m.text.slice(0, 40))} ${JSON.stringify(m.steps?.map((x) => [x.state, x.detail]))}`)
+  const reqs = app.model.requests
+    .filter((r) => r.api === api)
+    .map((r) => `#${r.seq} ${r.kind} tools=${r.toolResults.length} ${JSON.stringify(r.userText.slice(-70))}`)
+  const acts = app.agentHistory(name).map((a) => a.activity ?? '-')
+  return `\nfeed:\n${feed.join('\n')}\nmodel requests:\n${reqs.join('\n')}\nactivity: ${acts.join(' ')}`
 }
 
 const runnable = RIG_CLIS.filter((c) => rigAvailability(c).ok)
@@ -61,7 +78,9 @@ describe.skipIf(runnable.length === 0)('real agent CLIs through the app', () => 
           () => app.feed().find((m) => m.direction === 'in' && m.from === name && m.text.includes(`pong-${i} from`)),
           `${name}'s reply pong-${i} in ${user}'s feed`,
           90_000,
-        )
+        ).catch((err: Error) => {
+          throw new Error(`${err.message}${trace(app, name, api)}`)
+        })
       }
       const seen = relayTurnsSeen(app.model.turns(api)).filter((t) => t.body.includes(`for ${cli}`))
       expect(seen.map((t) => t.body)).toEqual([1, 2, 3].map((i) => `ping-${i} for ${cli}`))

@@ -23,6 +23,7 @@ export interface AgentScreenOptions {
 export class AgentScreen {
   private readonly model: ScreenModel
   private last: ScreenReading = { state: 'starting' }
+  private lastChangedAt = Date.now()
   private timer: NodeJS.Timeout | undefined
   private lastClassifiedAt = 0
   private readonly changeWaiters = new Set<() => void>()
@@ -65,6 +66,11 @@ export class AgentScreen {
 
   get state(): ScreenState {
     return this.last.state
+  }
+
+  /** When the screen's state last changed (as of the last reading). */
+  stateSince(): number {
+    return this.lastChangedAt
   }
 
   /** The exact reading: waits for written output to be parsed, then classifies. */
@@ -125,6 +131,7 @@ export class AgentScreen {
     }
     const prev = this.last
     this.last = reading
+    if (prev.state !== reading.state) this.lastChangedAt = Date.now()
     if (prev.state !== reading.state || prev.detail !== reading.detail) this.opts.onState?.(reading)
     return reading
   }

@@ -39,7 +39,9 @@ const TYPING: Record<string, Partial<TypingProfile>> = {
   // Gemini takes an Enter within ~40 ms of a key or a paste as a newline (measured 0.61.0:
   // 40–50 ms failed under load, 80 ms and up submitted); a second Enter is safe.
   gemini: { enterGapMs: 150 },
-  opencode: {},
+  // opencode shows an idle prompt for a moment between a tool's result and its next
+  // model request; a message typed then joined the running turn (seen in CI).
+  opencode: { idleSettleMs: 800 },
 }
 
 export function typingProfileFor(cli: string): Partial<TypingProfile> | undefined {
