@@ -497,9 +497,10 @@ export class Broker {
       )
       entry.runtime = runtime
       entry.injector = new Injector(runtime, {
-        readiness: this.opts.readiness?.[profile] ?? READINESS_DEFAULTS[profile],
-        suggestionVisible: profile === 'agent' ? ghostSuggestionVisible : undefined,
-        autoEnter: profile === 'agent' ? (this.opts.autoEnter ?? {}) : false,
+        // Byte-stream pacing, for programs whose screen Relay does not read.
+        readiness: entry.screen ? undefined : (this.opts.readiness?.[profile] ?? READINESS_DEFAULTS[profile]),
+        suggestionVisible: profile === 'agent' && !entry.screen ? ghostSuggestionVisible : undefined,
+        autoEnter: profile === 'agent' && !entry.screen ? (this.opts.autoEnter ?? {}) : false,
         onReady: () => this.changed(entry),
         onAutoEnter: (n) => this.log('info', `auto-enter #${n} into ${req.name} (no reaction to the last message)`),
         screen: entry.screen,
@@ -619,10 +620,6 @@ export class Broker {
     entry.screen?.resize(cols, rows)
   }
 
-  /** The rendered screen of a CLI Relay reads (for traces and tests); undefined for other programs. */
-  screenText(name: string): string | undefined {
-    return this.agents.get(name)?.screen?.text()
-  }
 
   scrollback(name: string): string {
     const entry = this.agents.get(name)

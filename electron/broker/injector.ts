@@ -155,13 +155,11 @@ export class Injector {
     return this.readyFlag
   }
 
-  /** Whether a screen paces this injector (no echo/timeout fallback, no readiness timer). */
-  get screenPaced(): boolean {
-    return this.screen !== undefined
-  }
-
   /** PTY output: feeds echo verification, readiness and suggestion detection. */
   feed(data: string): void {
+    // A screen-paced injector reads the screen, not the bytes: no echo, tail or timers
+    // to keep up on every chunk.
+    if (this.typist) return
     this.echo.feed(data)
     this.rawTail = (this.rawTail + data).slice(-RAW_TAIL)
     this.lastOutputAt = this.now()
@@ -169,7 +167,7 @@ export class Injector {
     // The CLI reacted to the last Enter: nothing left to re-press until the next message.
     // (Re-arming here instead would press Enter into an idle CLI forever.)
     if (this.outputSinceAutoEnter > 10) this.autoArmed = false
-    const readiness = this.screen ? undefined : this.opts.readiness
+    const readiness = this.opts.readiness
     if (!this.readyFlag && readiness && readiness !== 'immediate') {
       clearTimeout(this.quietTimer)
       this.quietTimer = setTimeout(() => this.markReady(), readiness.quietMs)

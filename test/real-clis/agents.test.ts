@@ -8,12 +8,12 @@
  * seeded HOME) are never written by Relay.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { isAlive } from '../../electron/broker/process-tree'
+import { isAlive, processTree } from '../../electron/broker/process-tree'
 import type { AgentInfo } from '../../shared/ipc'
 import { rigAvailability, RIG_CLIS, type RigCli } from '../support/cli-rig'
 import type { ModelApi, ModelReply, ModelRequest } from '../support/model-server'
 import { waitFor } from '../support/wait'
-import { RELAY_LINE, relayTurnsSeen, spawnReady, startAppWithClis, treeOf, type AppWithClis } from './harness'
+import { RELAY_LINE, relayTurnsSeen, spawnReady, startAppWithClis, type AppWithClis } from './harness'
 
 const API: Record<RigCli, ModelApi> = { claude: 'anthropic', codex: 'responses', gemini: 'gemini', opencode: 'chat' }
 
@@ -98,7 +98,7 @@ describe.skipIf(runnable.length === 0)('real agent CLIs through the app', () => 
       expect(history.some((a) => a.activity === 'working')).toBe(true)
       expect(app.model.errors).toEqual([])
       // Stop: the whole tree goes (Codex's daemon included).
-      const tree = [agent.pid!, ...treeOf(agent.pid!)]
+      const tree = [agent.pid!, ...processTree(agent.pid!)]
       await app.invoke('agents.stop', { name })
       await waitFor(() => tree.every((pid) => !isAlive(pid)), `every process of ${name} gone (${tree.join(', ')})`, 15_000)
       expect(app.homeDigest()).toBe('unchanged')
@@ -128,7 +128,7 @@ describe.skipIf(runnable.length === 0)('real agent CLIs through the app', () => 
     const agents = await app.invoke<AgentInfo[]>('agents.list', {})
     for (const name of ['claude-a', 'codex-b']) {
       const a = agents.find((x) => x.name === name)!
-      const tree = [a.pid!, ...treeOf(a.pid!)]
+      const tree = [a.pid!, ...processTree(a.pid!)]
       await app.invoke('agents.stop', { name })
       await waitFor(() => tree.every((pid) => !isAlive(pid)), `every process of ${name} gone`, 15_000)
     }

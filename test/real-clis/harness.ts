@@ -11,7 +11,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { createHost, type Host } from '../../electron/host'
-import { processTree } from '../../electron/broker/process-tree'
 import type { AgentInfo, FeedMessage } from '../../shared/ipc'
 import { makeCliHome, RIG_BIN_DIR, RIG_CLIS, type RigCli } from '../support/cli-rig'
 import { startModelServer, type ModelRequest, type ModelServer } from '../support/model-server'
@@ -158,9 +157,4 @@ export function relayTurnsSeen(reqs: ModelRequest[]): Array<{ from: string; body
     for (const m of turn.matchAll(new RegExp(RELAY_LINE.source, 'g'))) out.push({ from: m[1]!, body: m[2]!.trim() })
   }
   return out
-}
-
-/** The whole process tree under an agent's pid (to check nothing is left after stop). */
-export function treeOf(pid: number): number[] {
-  return processTree(pid)
 }

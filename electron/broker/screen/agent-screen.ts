@@ -59,10 +59,6 @@ export class AgentScreen {
     return this.bracketed
   }
 
-  /** The last background reading (may be up to throttleMs old). */
-  get current(): ScreenReading {
-    return this.last
-  }
 
   get state(): ScreenState {
     return this.last.state
@@ -93,10 +89,6 @@ export class AgentScreen {
     })
   }
 
-  /** The rendered screen's text (for a delivery's trace when something goes wrong). */
-  text(): string {
-    return this.model.view().lines.join('\n').trimEnd()
-  }
 
   close(): void {
     if (this.closed) return

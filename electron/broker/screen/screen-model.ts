@@ -95,7 +95,8 @@ export function isFaint(cell: IBufferCell): boolean {
   if (cell.isDim()) return true
   if (cell.isFgPalette()) {
     const c = cell.getFgColor()
-    return c === 8 || (c >= 238 && c <= 250) || c === 242 || c === 59 || c === 102 || c === 145
+    // 8: bright black; 238–250: the grey ramp; 59, 102, 145: the greys of the colour cube.
+    return c === 8 || (c >= 238 && c <= 250) || c === 59 || c === 102 || c === 145
   }
   if (cell.isFgRGB()) {
     const c = cell.getFgColor()

@@ -44,7 +44,3 @@ export interface ScreenReading {
 }
 
 export type ScreenClassifier = (view: ScreenView) => ScreenReading
-
-/** Helpers the classifiers share. */
-export const screenText = (view: ScreenView): string => view.lines.join('\n')
-export const anyLine = (lines: string[], re: RegExp): string | undefined => lines.find((l) => re.test(l))

@@ -19,7 +19,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
-import { json, resolveToolName, sse, type ApiAdapter, type ModelReply, type ToolResult } from './index'
+import { json, resolveToolName, sse, valueForSchema, type ApiAdapter, type ModelReply, type ToolResult } from './index'
 
 type Block = { type: string; text?: string; id?: string; name?: string; input?: unknown; tool_use_id?: string; content?: unknown; tool_name?: string }
 type Message = { role: string; content: string | Block[] }
@@ -69,31 +69,6 @@ function deferredNames(body: MessagesBody): string[] {
   const out = new Set<string>()
   for (const t of texts) for (const n of t.match(MCP_NAME) ?? []) out.add(n)
   return [...out]
-}
-
-/** A value that satisfies a (simple) JSON schema, for side requests that ask for structured output. */
-function fillSchema(schema: unknown): unknown {
-  const s = (schema ?? {}) as { type?: string | string[]; properties?: Record<string, unknown>; items?: unknown; enum?: unknown[] }
-  if (Array.isArray(s.enum) && s.enum.length) return s.enum[0]
-  const type = Array.isArray(s.type) ? s.type[0] : s.type
-  switch (type) {
-    case 'object': {
-      const o: Record<string, unknown> = {}
-      for (const [k, v] of Object.entries(s.properties ?? {})) o[k] = fillSchema(v)
-      return o
-    }
-    case 'array':
-      return []
-    case 'boolean':
-      return false
-    case 'number':
-    case 'integer':
-      return 0
-    case 'null':
-      return null
-    default:
-      return 'Relay session'
-  }
 }
 
 interface PendingCall {
@@ -228,7 +203,7 @@ export const adapter: ApiAdapter = {
     if (isAux) {
       ctx.record({ kind: 'aux', userText, userTurns, toolNames, toolResults })
       const schema = body.output_format?.schema ?? body.output_config?.format?.schema
-      const text = schema ? JSON.stringify(fillSchema(schema)) : 'Relay session'
+      const text = schema ? JSON.stringify(valueForSchema(schema, { text: () => 'Relay session' })) : 'Relay session'
       answer(ctx.res, body, [{ type: 'text', text }], tokens)
       return
     }

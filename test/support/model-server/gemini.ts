@@ -15,7 +15,7 @@
  * `{functionResponse:{name, response}}` part.
  */
 import type { ServerResponse } from 'node:http'
-import { json, resolveToolName, sse, type ApiAdapter, type ModelReply, type ToolResult } from './index'
+import { json, resolveToolName, sse, valueForSchema, type ApiAdapter, type ModelReply, type ToolResult } from './index'
 
 interface Part {
   text?: string
@@ -58,28 +58,6 @@ function resultText(r: unknown): string {
     }
   }
   return typeof r === 'string' ? r : JSON.stringify(r)
-}
-
-/** A value that fits a (JSON) schema, for the CLI's structured side calls. */
-function fromSchema(schema: unknown, key = ''): unknown {
-  const s = (schema ?? {}) as { type?: string | string[]; enum?: unknown[]; properties?: Record<string, unknown>; items?: unknown }
-  if (key === 'next_speaker') return 'user' // "the model should stop; the user speaks next"
-  if (key === 'model_choice') return 'flash'
-  if (Array.isArray(s.enum) && s.enum.length) return s.enum[0]
-  const type = String(Array.isArray(s.type) ? s.type[0] : (s.type ?? (s.properties ? 'object' : 'string'))).toLowerCase()
-  switch (type) {
-    case 'object':
-      return Object.fromEntries(Object.entries(s.properties ?? {}).map(([k, v]) => [k, fromSchema(v, k)]))
-    case 'array':
-      return []
-    case 'boolean':
-      return false
-    case 'number':
-    case 'integer':
-      return 0
-    default:
-      return key === 'reasoning' ? 'The turn is complete.' : 'ok'
-  }
 }
 
 function usage(): Record<string, number> {
@@ -156,7 +134,13 @@ export const adapter: ApiAdapter = {
     if (kind === 'turn') {
       parts = replyParts(await ctx.decide(req), toolNames)
     } else if (structured) {
-      parts = [{ text: JSON.stringify(fromSchema(body.generationConfig?.responseJsonSchema ?? body.generationConfig?.responseSchema)) }]
+      parts = [{ text: JSON.stringify(
+          valueForSchema(body.generationConfig?.responseJsonSchema ?? body.generationConfig?.responseSchema, {
+            // "the model should stop; the user speaks next", and the cheap model for routing
+            byKey: { next_speaker: 'user', model_choice: 'flash' },
+            text: (key) => (key === 'reasoning' ? 'The turn is complete.' : 'ok'),
+          }),
+        ) }]
     } else {
       parts = [{ text: 'A relay conversation.' }] // session summary, titles
     }

@@ -272,3 +272,30 @@ export function sse(res: ServerResponse): { event(name: string | undefined, data
 export function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
 }
+
+/**
+ * A value that fits a (simple) JSON schema, for a CLI's side requests that ask for
+ * structured output (titles, next-speaker checks). `byKey` answers chosen properties;
+ * `text` gives the string for a property (default "ok").
+ */
+export function valueForSchema(schema: unknown, opts: { byKey?: Record<string, unknown>; text?: (key: string) => string } = {}, key = ''): unknown {
+  if (opts.byKey && key in opts.byKey) return opts.byKey[key]
+  const s = (schema ?? {}) as { type?: string | string[]; enum?: unknown[]; properties?: Record<string, unknown> }
+  if (Array.isArray(s.enum) && s.enum.length) return s.enum[0]
+  const type = String(Array.isArray(s.type) ? s.type[0] : (s.type ?? (s.properties ? 'object' : 'string'))).toLowerCase()
+  switch (type) {
+    case 'object':
+      return Object.fromEntries(Object.entries(s.properties ?? {}).map(([k, v]) => [k, valueForSchema(v, opts, k)]))
+    case 'array':
+      return []
+    case 'boolean':
+      return false
+    case 'number':
+    case 'integer':
+      return 0
+    case 'null':
+      return null
+    default:
+      return opts.text?.(key) ?? 'ok'
+  }
+}
