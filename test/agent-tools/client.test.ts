@@ -110,15 +110,18 @@ describe('RelayClient', () => {
     expect(await channelMessages(w, 'general')).toEqual(before)
   })
 
-  it('on this engine, a reply lands in the thread (or the conversation) and shows in the inbox of the other side', async () => {
+  it('on this engine, a reply lands in the thread and shows in the inbox of the other side', async () => {
     const sent = await client(A).sendDm(B.name, 'parent three')
     const r = await client(B).reply(sent.id, 'reply three')
+    // Our engine serves POST /v1/messages/:id/replies: the DM fallback must not be taken here.
+    expect(r).toMatchObject({ via: 'thread', parent_id: sent.id })
     const stored = await client(A).readMessage(r.id)
     expect(stored.text).toBe('reply three')
-    if (r.via === 'thread') expect(stored.thread_id).toBe(sent.id)
+    expect(stored.thread_id).toBe(sent.id)
     // replying to a reply answers the thread root
     const again = await client(A).reply(r.id, 'reply to the reply')
-    if (again.via === 'thread') expect(again.parent_id).toBe(sent.id)
+    expect(again).toMatchObject({ via: 'thread', parent_id: sent.id })
+    expect((await client(B).readMessage(again.id)).thread_id).toBe(sent.id)
     const inbox = await client(A).inbox()
     expect(inbox.recent.some((m) => m.id === r.id)).toBe(true)
   })

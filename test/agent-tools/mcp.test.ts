@@ -83,8 +83,11 @@ describe('agent-relay MCP server', () => {
     const reply = await w.api.request('GET', `/v1/messages/${replyId}`, { token: B.token, schema: z.looseObject({ text: z.string() }) })
     expect(reply.text).toBe(`${text}-again`)
 
+    // check_inbox lists what others sent (A's own messages above are not unread for A).
+    const toA = await w.api.sendDm(B.token, { to: A.name, text: `${text}-for-alpha` })
     const inboxText = textOf(await client.callTool({ name: 'check_inbox', arguments: {} }))
-    expect(inboxText).toMatch(/No unread messages|Unread/)
+    expect(inboxText).toMatch(/^Unread:\n/)
+    expect(inboxText).toContain(`  1 from ${B.name} — latest [${toA.message.id}]: ${text}-for-alpha`)
 
     const who = textOf(await client.callTool({ name: 'list_agents', arguments: {} }))
     expect(who).toContain(`${A.name} (you)`)

@@ -629,13 +629,16 @@ describe('§8 latent v5 behaviours (fixed here)', () => {
     n.broker.writeUser('a', 'half-typed')
     const m = fe.post('a', 'held-message')
     const q = await n.waitEvent((e) => (e.type === 'delivery' && e.step.msgId === m.msgId && e.step.detail?.includes('finish typing') ? e : undefined), 'held')
-    expect(q).toBeDefined()
+    expect(q.step.state).toBe('queued')
     expect(n.broker.listAgents()[0]?.pendingInjections).toBe(1)
     n.broker.writeUser('a', '\r')
     await fe.waitAcked('a', 1)
     await n.waitOutput('a', 'held-message')
     const out = n.output('a')
-    expect(out.indexOf('half-typed')).toBeLessThan(out.indexOf('held-message'))
+    // The user's line reached the agent, whole, before the message that waited for it.
+    const userLine = out.indexOf('half-typed')
+    expect(userLine).toBeGreaterThan(-1)
+    expect(out.indexOf('held-message')).toBeGreaterThan(userLine)
     expect(out).not.toMatch(/half-typedRelay/)
   })
 

@@ -68,11 +68,18 @@ describe('fault injection (fake engine)', () => {
   it('the same deliver twice (and three times): typed once, acked each time', async () => {
     const { fe, n } = await setup()
     await cat(n, 'a')
+    const since = fe.frames.length
     for (const m of postMany(fe, 'a', 10, { send: false })) {
       fe.deliver('a', m)
       fe.deliver('a', m)
       fe.deliver('a', m)
     }
+    await fe.waitAcked('a', 10)
+    // Acked each time: every one of the 30 deliver frames got its delivery.ack (a copy is
+    // answered as it arrives, the first of each after typing, so the last ack is seq 10's).
+    const acks = fe.framesOf('delivery.ack', since).filter((f) => f.agent === 'a')
+    expect(acks).toHaveLength(30)
+    expect(acks.at(-1)?.up_to_seq).toBe(10)
     await invariants(fe, n, ['a'])
   })
 

@@ -46,7 +46,7 @@ const fakes = vi.hoisted(() => {
       on: vi.fn((event: string, listener: Listener) => appListeners.set(event, listener)),
       whenReady: () => Promise.resolve(),
       isReady: () => true,
-      isPackaged: false,
+      isPackaged: false as boolean,
       getPath: vi.fn(() => '/home/me/.config/Relay'),
       getAppPath: () => '/app',
       getVersion: () => '1.2.3',
@@ -155,6 +155,18 @@ describe('main entry', () => {
     // Tray app: closing the last window must not quit.
     fakes.appListeners.get('window-all-closed')!()
     expect(fakes.app.quit).not.toHaveBeenCalled()
+  })
+
+  it('packaged, the tray icons come from <resources>/tray, where the packaging config puts them', async () => {
+    fakes.app.isPackaged = true
+    Object.defineProperty(process, 'resourcesPath', { value: '/opt/R/resources', configurable: true })
+    try {
+      await boot()
+    } finally {
+      fakes.app.isPackaged = false
+      delete (process as { resourcesPath?: string }).resourcesPath
+    }
+    expect(fakes.tray).toHaveBeenCalledWith(expect.objectContaining({ p: expect.stringMatching(/^\/opt\/R\/resources\/tray\/tray-[^/]+\.png$/) }))
   })
 
   it('--hidden starts in the tray only; a second launch shows the window', async () => {
