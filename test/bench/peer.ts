@@ -11,8 +11,19 @@
  * Each message carries a unique fixed-length marker; the first time it shows in the
  * agent's output is the tty echo of the typed text (= "typed"), the second is cat
  * printing the line back (= Enter was pressed). Exactly two per marker is correct.
+ *
+ * Counting happens only once the broker is done with every message of a scenario
+ * (`PeerTarget.settled`: ours acked it — after the text and Enter —, the real broker
+ * emitted `delivery_verified` — after the text and Enter, by echo or its 5 s fallback)
+ * and every marker's second copy arrived, each bounded by the scenario's deadline, never
+ * by a short fixed window: a window that closes while the last copy is still in flight
+ * (or already in the socket buffer of a stalled bench process) miscounts a correct
+ * delivery as "once". A marker that is off is reported with its count; for the real
+ * broker also with its count in the broker's own PTY log, and a `/ws` that skipped
+ * events (its broadcast is lossy) is flagged, so a loss of delivery and a loss of
+ * observation are told apart.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -97,14 +108,19 @@ export class MarkerTracker {
   }
 
   /** Occurrences of every expected marker, counted afresh on the full output (cross-check). */
-  check(expected: Array<{ agent: string; marker: string }>, perMarker = 2): Correctness {
-    const res: Correctness = { expected: expected.length, exact: 0, missing: [], once: [], duplicated: [] }
+  check(expected: Array<{ agent: string; marker: string }>, perMarker = 2, truth?: (agent: string) => string | undefined): Correctness {
+    const res: Correctness = { expected: expected.length, exact: 0, missing: [], once: [], duplicated: [], off: [] }
     for (const { agent, marker: mk } of expected) {
       const n = this.output(agent).split(mk).length - 1
-      if (n === perMarker) res.exact++
-      else if (n === 0) res.missing.push(mk)
+      if (n === perMarker) {
+        res.exact++
+        continue
+      }
+      if (n === 0) res.missing.push(mk)
       else if (n < perMarker) res.once.push(mk)
       else res.duplicated.push(`${mk}×${n}`)
+      const log = truth?.(agent)
+      res.off.push({ agent, marker: mk, seen: n, at: this.markers.get(mk)?.at ?? [], ...(log === undefined ? {} : { ptyLog: log.split(mk).length - 1 }) })
     }
     return res
   }
@@ -118,7 +134,54 @@ export interface Correctness {
   /** Typed but no second copy: Enter never reached cat, or two lines were merged. */
   once: string[]
   duplicated: string[]
+  /**
+   * Every marker not seen exactly twice: its count in the stream, when each copy showed,
+   * and (real broker) its count in the broker's own PTY log — 2 there means the message
+   * was typed right and only the observation missed it.
+   */
+  off: Array<{ agent: string; marker: string; seen: number; at: number[]; ptyLog?: number }>
+  /** Why this count may not be final: the stream it was read from skipped data, or the broker was not done by the deadline. */
+  observation?: string
 }
+
+/** Message ids that reached a final state at the broker, awaitable with a bound. */
+class Settled {
+  private readonly done = new Set<string>()
+  private waiters: Array<{ ids: string[]; resolve: (left: number) => void }> = []
+
+  mark(id: string): void {
+    this.done.add(id)
+    if (!this.waiters.length) return
+    this.waiters = this.waiters.filter((w) => {
+      if (w.ids.some((x) => !this.done.has(x))) return true
+      w.resolve(0)
+      return false
+    })
+  }
+
+  /** Resolves with how many of `ids` are not settled: 0 once all are, or the rest at the bound. */
+  wait(ids: string[], timeoutMs: number): Promise<number> {
+    const left = () => ids.filter((x) => !this.done.has(x)).length
+    if (left() === 0) return Promise.resolve(0)
+    return new Promise((resolve) => {
+      const w = {
+        ids,
+        resolve: (n: number) => {
+          clearTimeout(timer)
+          resolve(n)
+        },
+      }
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== w)
+        resolve(left())
+      }, Math.max(1, timeoutMs))
+      this.waiters.push(w)
+    })
+  }
+}
+
+/** Lets pending socket data be read (a poll phase) before counting: timers run before I/O. */
+const drainIo = () => new Promise<void>((r) => setImmediate(r))
 
 // ---- targets ------------------------------------------------------------------
 
@@ -133,7 +196,18 @@ export interface PeerTarget {
   /** Per-message timestamps of our broker's delivery steps (ours only): msgText → state → at. */
   steps?: Map<string, Partial<Record<string, number>>>
   spawnCat(name: string): Promise<void>
-  send(to: string, text: string): Promise<void>
+  /** POST /v1/dm; resolves with the message id. */
+  send(to: string, text: string): Promise<string>
+  /**
+   * Resolves once the broker is done with every one of `msgIds` (ours: acked or failed,
+   * the ack coming after the text and Enter; real: `delivery_verified` (or dropped/failed), after the
+   * text and Enter) — with 0, or with how many were not done at `timeoutMs`.
+   */
+  settled(msgIds: string[], timeoutMs: number): Promise<number>
+  /** Ground truth of an agent's PTY output, independent of the stream (real: the broker's own log). */
+  truth?(agent: string): string | undefined
+  /** Why the stream may have skipped data (real: its `/ws` reported lag); undefined if it did not. */
+  observationLoss?(): string | undefined
   stop(): Promise<void>
 }
 
@@ -181,6 +255,7 @@ export async function startOurs(): Promise<PeerTarget> {
   const visible = new MarkerTracker()
   const raw = new MarkerTracker()
   const steps = new Map<string, Partial<Record<string, number>>>()
+  const settled = new Settled()
   broker.on((ev: BrokerEvent) => {
     const at = performance.now()
     if (ev.type === 'agent.output') visible.feed(ev.name, ev.data, at)
@@ -189,6 +264,7 @@ export async function startOurs(): Promise<PeerTarget> {
       const s = steps.get(key) ?? {}
       if (s[ev.step.state] === undefined) s[ev.step.state] = at
       steps.set(key, s)
+      if (ev.step.state === 'acked' || ev.step.state === 'failed') settled.mark(ev.step.msgId)
     }
   })
   await broker.start()
@@ -208,8 +284,9 @@ export async function startOurs(): Promise<PeerTarget> {
       if (!tapRaw(broker, name, (d) => raw.feed(name, d, performance.now()))) target.raw = undefined
     },
     async send(to, text) {
-      await e.api.sendDm(e.senderToken, { to, text })
+      return (await e.api.sendDm(e.senderToken, { to, text })).message.id
     },
+    settled: (ids, timeoutMs) => settled.wait(ids, timeoutMs),
     async stop() {
       await broker.stop().catch(() => undefined)
       await e.engine.close().catch(() => undefined)
@@ -230,9 +307,17 @@ export async function startReal(): Promise<PeerTarget & { broker: RealBroker }> 
     throw err
   }
   const visible = new MarkerTracker()
+  const settled = new Settled()
   rb.on((ev, at) => {
     if (ev.kind === 'worker_stream' && typeof ev.name === 'string' && typeof ev.chunk === 'string') visible.feed(ev.name, ev.chunk, at)
+    // The broker is done with a delivery: verified (echo, or its 5 s fallback) after the
+    // text and Enter were written, or dropped. event_id is the engine's message id.
+    else if ((ev.kind === 'delivery_verified' || ev.kind === 'delivery_dropped' || ev.kind === 'delivery_failed') && typeof ev.event_id === 'string') settled.mark(ev.event_id)
   })
+  // Its state dir (`wrote connection file path=<dir>/connection.json` in its log) keeps
+  // each worker's raw PTY output in team/worker-logs/<name>.log: the truth to check the
+  // lossy /ws stream against (RealBroker.stop removes it).
+  const stateDir = () => /wrote connection file path=(\S+)\/connection\.json/.exec(rb.log().replace(/\x1b\[[0-9;]*m/g, ''))?.[1]
   return {
     label: 'real',
     engine: e.engine,
@@ -242,7 +327,21 @@ export async function startReal(): Promise<PeerTarget & { broker: RealBroker }> 
       await rb.spawn(name, 'cat')
     },
     async send(to, text) {
-      await e.api.sendDm(e.senderToken, { to, text })
+      return (await e.api.sendDm(e.senderToken, { to, text })).message.id
+    },
+    settled: (ids, timeoutMs) => settled.wait(ids, timeoutMs),
+    truth(agent) {
+      const dir = stateDir()
+      if (!dir) return undefined
+      try {
+        return readFileSync(join(dir, 'team', 'worker-logs', `${agent}.log`), 'utf8')
+      } catch {
+        return undefined
+      }
+    },
+    observationLoss() {
+      const lagged = rb.log().match(/[^\n]*lagged[^\n]*/g)
+      return lagged ? `the broker's /ws skipped events ${lagged.length}× ("dashboard WS client lagged")` : undefined
     },
     async stop() {
       await rb.stop().catch(() => undefined)
@@ -253,6 +352,29 @@ export async function startReal(): Promise<PeerTarget & { broker: RealBroker }> 
 }
 
 // ---- scenarios ----------------------------------------------------------------
+
+/** After the last message of a scenario settled, this long at most for its last copies to show. */
+const COPY_GRACE_MS = 10_000
+/** The real broker's echo window: its `delivery_verified` comes at most this long after the text was typed. */
+const BROKER_VERIFY_MS = 5000
+
+/**
+ * The scenario's exactly-once count, taken only when it can be final: the broker is done
+ * with every message and every marker's second copy arrived — both bounded by `deadline`
+ * (performance.now() time), the copies by COPY_GRACE_MS after settling — and pending
+ * socket data was read. Then counted afresh on the whole output.
+ */
+async function finalCount(t: PeerTarget, expected: Array<{ agent: string; marker: string }>, msgIds: string[], deadline: number): Promise<Correctness> {
+  const unsettled = await t.settled(msgIds, deadline - performance.now())
+  const copiesBy = Math.min(deadline, performance.now() + COPY_GRACE_MS)
+  await Promise.all(expected.map(({ marker: mk }) => t.visible.wait(mk, 2, Math.max(1, copiesBy - performance.now()))))
+  await drainIo()
+  const c = t.visible.check(expected, 2, t.truth?.bind(t))
+  const loss = t.observationLoss?.()
+  const notes = [loss, unsettled ? `${unsettled} of ${msgIds.length} messages not settled at the broker by the deadline` : undefined].filter(Boolean)
+  if (notes.length) c.observation = notes.join('; ')
+  return c
+}
 
 const textOf = (mk: string) => `peer bench ${mk} please look at this`
 
@@ -281,12 +403,13 @@ export async function runSingle(t: PeerTarget, agent: string, agentIdx: number, 
   const res: SingleResult = { sent: n, sendToVisible: [], sendToRaw: [], post: [], timeouts: 0, correctness: undefined as unknown as Correctness }
   const phases: Record<string, number[]> = { 'send→engine deliver→broker received': [], 'received→echo in raw PTY': [], 'echo→Enter written (typed)': [], 'raw echo→agent.output (16 ms batch)': [], 'typed→acked': [] }
   const expected: Array<{ agent: string; marker: string }> = []
+  const ids: string[] = []
   for (let i = 0; i < n; i++) {
     const mk = marker(scen, agentIdx, i)
     expected.push({ agent, marker: mk })
     const text = textOf(mk)
     const start = performance.now()
-    await t.send(agent, text)
+    ids.push(await t.send(agent, text))
     res.post.push(performance.now() - start)
     const seen = await t.visible.wait(mk, 1, timeoutMs)
     if (seen === undefined) {
@@ -308,7 +431,7 @@ export async function runSingle(t: PeerTarget, agent: string, agentIdx: number, 
     if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs))
   }
   if (t.steps) res.phases = phases
-  res.correctness = t.visible.check(expected)
+  res.correctness = await finalCount(t, expected, ids, performance.now() + timeoutMs + BROKER_VERIFY_MS)
   return res
 }
 
@@ -335,6 +458,7 @@ export async function runBurst(t: PeerTarget, agents: string[], perAgent: number
   const timeoutMs = opts.timeoutMs ?? 120_000
   const base = opts.agentBase ?? 0
   const expected: Array<{ agent: string; marker: string }> = []
+  const ids: string[] = []
   const sentAt = new Map<string, number>()
   const t0 = performance.now()
   await Promise.all(
@@ -343,15 +467,14 @@ export async function runBurst(t: PeerTarget, agents: string[], perAgent: number
         const mk = marker(opts.scenario, base + a, i)
         expected.push({ agent, marker: mk })
         sentAt.set(mk, performance.now())
-        await t.send(agent, textOf(mk))
+        ids.push(await t.send(agent, textOf(mk)))
       }
     }),
   )
   const sendingMs = performance.now() - t0
   const deadline = t0 + timeoutMs
   const firsts = await Promise.all(expected.map(({ marker: mk }) => t.visible.wait(mk, 1, Math.max(1, deadline - performance.now()))))
-  // let the last Enters land before counting copies
-  await Promise.all(expected.map(({ marker: mk }) => t.visible.wait(mk, 2, Math.max(1, Math.min(deadline - performance.now(), 5000)))))
+  const correctness = await finalCount(t, expected, ids, deadline)
   const appeared = firsts.filter((x) => x !== undefined) as number[]
   const all = appeared.length === expected.length ? Math.max(...appeared) - t0 : undefined
   return {
@@ -363,7 +486,7 @@ export async function runBurst(t: PeerTarget, agents: string[], perAgent: number
     appeared: appeared.length,
     messagesPerSecond: all ? (expected.length / all) * 1000 : undefined,
     sendToVisible: expected.flatMap(({ marker: mk }, i) => (firsts[i] === undefined ? [] : [(firsts[i] as number) - (sentAt.get(mk) as number)])),
-    correctness: t.visible.check(expected),
+    correctness,
   }
 }
 
@@ -491,8 +614,17 @@ export async function runPeer(cfg: PeerConfig, log: (m: string) => void): Promis
 // ---- the printed table --------------------------------------------------------
 
 const fmt = (x: number | undefined | null, d = 1) => (x === undefined || x === null || !Number.isFinite(x) ? '—' : x.toFixed(d))
-const okText = (c: Correctness) =>
-  `${c.exact}/${c.expected}` + (c.missing.length ? ` lost ${c.missing.length}` : '') + (c.once.length ? ` once ${c.once.length}` : '') + (c.duplicated.length ? ` dup ${c.duplicated.length}` : '')
+const okText = (c: Correctness) => {
+  const typedRight = c.off.filter((o) => o.ptyLog === 2).length
+  return (
+    `${c.exact}/${c.expected}` +
+    (c.missing.length ? ` lost ${c.missing.length}` : '') +
+    (c.once.length ? ` once ${c.once.length}` : '') +
+    (c.duplicated.length ? ` dup ${c.duplicated.length}` : '') +
+    (typedRight ? ` (${typedRight} of them typed right per the broker's PTY log)` : '') +
+    (c.observation ? ` [${c.observation}]` : '')
+  )
+}
 
 export function peerRows(rep: PeerReport): Array<Record<string, string>> {
   const o = rep.ours

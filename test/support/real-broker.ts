@@ -294,6 +294,8 @@ export async function startRealBroker(opts: RealBrokerOptions): Promise<RealBrok
       if (r.status >= 300) throw new Error(`real broker POST /api/session/renew → ${r.status} ${r.text}`)
     },
     async stop(graceMs = 3000) {
+      // The broker's own state dir (`wrote connection file path=<dir>/connection.json`) outlives it.
+      const stateDir = /wrote connection file path=(\S+)\/connection\.json/.exec(handle.log().replace(/\x1b\[[0-9;]*m/g, ''))?.[1]
       live.delete(handle)
       if (renewTimer) clearInterval(renewTimer)
       ws?.removeAllListeners()
@@ -314,6 +316,7 @@ export async function startRealBroker(opts: RealBrokerOptions): Promise<RealBrok
           }
         }
       }
+      if (stateDir && /agent-relay-ephemeral-/.test(stateDir)) rmSync(stateDir, { recursive: true, force: true })
       if (ownHome) {
         try {
           rmSync(home, { recursive: true, force: true })
