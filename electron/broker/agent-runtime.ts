@@ -75,6 +75,12 @@ export interface AgentRuntimeEvents {
 }
 
 export const OUTPUT_BATCH_MS = 16
+/**
+ * A batch is flushed at once when it reaches this size (Hyper: 16 ms / 200 KB), so a flood
+ * (`cat` of a big file) reaches the UI as bounded chunks instead of one string per frame
+ * that grows with the PTY's throughput.
+ */
+export const OUTPUT_BATCH_MAX = 200 * 1024
 
 export class AgentRuntime {
   readonly name: string
@@ -83,6 +89,7 @@ export class AgentRuntime {
   private readonly proc: pty.IPty
   private batch = ''
   private batchTimer: NodeJS.Timeout | undefined
+  private paused = false
   private exited: AgentExit | undefined
   private readonly exitWaiters: Array<(e: AgentExit) => void> = []
   /** When the user last typed, and whether a line they started is still open. */
@@ -109,6 +116,11 @@ export class AgentRuntime {
         this.batchTimer = setTimeout(() => this.tick(), OUTPUT_BATCH_MS)
       } else {
         this.batch += data
+        if (this.batch.length >= OUTPUT_BATCH_MAX) {
+          const out = this.batch
+          this.batch = ''
+          this.events.onOutput?.(out)
+        }
       }
     })
     this.proc.onExit(({ exitCode, signal }) => {
@@ -140,6 +152,26 @@ export class AgentRuntime {
 
   get alive(): boolean {
     return this.exited === undefined
+  }
+
+  /**
+   * Flow control: stop reading the PTY (its program blocks once the kernel buffer fills)
+   * until `resumeOutput()`. For a viewer that fell behind; writes still go through.
+   */
+  pauseOutput(): void {
+    if (this.paused || !this.alive) return
+    this.paused = true
+    this.proc.pause()
+  }
+
+  resumeOutput(): void {
+    if (!this.paused) return
+    this.paused = false
+    if (this.alive) this.proc.resume()
+  }
+
+  get outputPaused(): boolean {
+    return this.paused
   }
 
   /** Bytes from the relay (injections). Throws if the agent has exited. */

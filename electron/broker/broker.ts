@@ -621,6 +621,20 @@ export class Broker {
   }
 
 
+  /** Flow control for a viewer that fell behind: stop (or go back to) reading the agent's PTY. */
+  setOutputPaused(name: string, paused: boolean): void {
+    const entry = this.agents.get(name)
+    const runtime = entry?.runtime
+    if (!runtime) return
+    // Never while a message is being typed: its check reads the output (see onDeliver).
+    if (paused && !(entry.injector?.pending ?? 0)) runtime.pauseOutput()
+    else runtime.resumeOutput()
+  }
+
+  outputPaused(name: string): boolean {
+    return this.agents.get(name)?.runtime?.outputPaused ?? false
+  }
+
   scrollback(name: string): string {
     const entry = this.agents.get(name)
     if (!entry) throw new BrokerError('agent_not_found', `no agent named "${name}"`)
@@ -841,6 +855,9 @@ export class Broker {
       ),
     )
     this.step(frame, fields, 'queued')
+    // Typing is checked against the agent's output (echo, screen): a PTY paused for a slow
+    // viewer must be read again, or the check times out and the message is not acked.
+    entry.runtime.resumeOutput()
     const generation = entry.generation
     const typed = entry.injector.inject({
         text,

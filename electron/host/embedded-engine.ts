@@ -4,7 +4,7 @@
  * run from source, e.g. tests under vitest).
  */
 import { existsSync } from 'node:fs'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { startEngine } from '../engine'
 
@@ -17,10 +17,19 @@ export interface EmbeddedEngine {
   close(reason?: string): Promise<void>
 }
 
-/** Where a worker entry can be loaded from here; undefined = run inline. */
+/**
+ * Where a worker entry can be loaded from here; undefined = run inline. The build shares
+ * this module between the app and `npm run serve`, so it lands in out/main/chunks/ while
+ * the worker entry sits one level up, next to index.js and serve.js (missing that ran the
+ * engine on the host's event loop, under every PTY chunk and keystroke).
+ */
 export function workerEntry(dir: string = __dirname): string | undefined {
-  const built = join(dir, 'engine-worker.js')
-  return existsSync(built) ? built : undefined
+  const dirs = basename(dir) === 'chunks' ? [dir, dirname(dir)] : [dir]
+  for (const d of dirs) {
+    const built = join(d, 'engine-worker.js')
+    if (existsSync(built)) return built
+  }
+  return undefined
 }
 
 /**

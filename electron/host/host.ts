@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs'
 import { homedir, userInfo } from 'node:os'
 import { delimiter, join } from 'node:path'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import {
   parseRequest,
   isCommandName,
@@ -40,6 +40,8 @@ import { AttentionTracker } from './attention'
 import { PidMarkers, type ProcessProbe } from './pid-markers'
 import { SettingsStore, toSettingsView, type EngineSettings, type SecretCodec, type Settings } from './settings'
 import { UserStream } from './user-stream'
+import { HostConnection, OutputFlow, type EventBatch } from './connection'
+import { loopbackFetch } from './loopback-fetch'
 import { ANSI_SEQUENCE } from '../broker/files'
 
 export type HostLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void
@@ -81,6 +83,11 @@ export interface Host {
   settings(): SettingsView
   /** Emit a UI-only event (tray → window: focus an agent, open the spawn dialog, …). */
   broadcast(event: 'ui.focusAgent' | 'ui.openSpawn' | 'ui.openSettings', payload: unknown): void
+  /**
+   * A UI connection (a window, a headless page): the transport pushes host events into it
+   * and hands it the connection's commands; it sends batches through `send`.
+   */
+  connect(send: (batch: EventBatch) => void): HostConnection
 }
 
 /** The human user's name in the workspace: the OS user, made a valid agent name. */
@@ -151,9 +158,22 @@ export function createHost(options: HostOptions): Host {
   const agentEnv = { ...options.agentEnv, PATH: agentPath }
 
   let viewing: Viewing = { agent: null, focused: false }
+  // Output flow control over every connection: a PTY whose viewer is behind is paused.
+  const flow = new OutputFlow({
+    pause: (name) => {
+      log('debug', `${name}: a viewer is behind; output paused`)
+      broker?.setOutputPaused(name, true)
+    },
+    resume: (name) => {
+      log('debug', `${name}: its viewers caught up; output resumed`)
+      broker?.setOutputPaused(name, false)
+    },
+    paused: (name) => broker?.outputPaused(name) ?? false,
+  })
   // Event-loop delay since the last debug.metrics call (the bench reads it).
   const loopDelay = monitorEventLoopDelay({ resolution: 10 })
   loopDelay.enable()
+  let lastElu = performance.eventLoopUtilization()
   const userStopped = new Set<string>()
   const lastStatus = new Map<string, AgentInfo['status']>()
   let userUnread = 0
@@ -162,7 +182,7 @@ export function createHost(options: HostOptions): Host {
     notifier,
     viewing: () => viewing,
     idleMs: () => settings.notifications.idleSeconds * 1000,
-    snapshot: (name) => broker?.listAgents().find((a) => a.name === name),
+    snapshot: (name) => snapshotOf(name),
     lastLine: (name) => {
       try {
         return lastLine(broker?.scrollback(name) ?? '')
@@ -274,8 +294,18 @@ export function createHost(options: HostOptions): Host {
     return [...live, ...agentBook.list().filter((r) => !names.has(r.name)).map(dormant)]
   }
 
+  /**
+   * One agent's snapshot. The broker only lists them all, so the idle sweep (which may touch
+   * every one of 1000 agents) reads the list once, not once per agent.
+   */
+  let sweepSnapshots: Map<string, AgentSnapshot> | undefined
+  function snapshotOf(name: string): AgentSnapshot | undefined {
+    if (!broker?.hasAgent(name)) return undefined
+    return sweepSnapshots ? sweepSnapshots.get(name) : broker.listAgents().find((a) => a.name === name)
+  }
+
   function agentChanged(name: string): void {
-    const snap = broker?.listAgents().find((a) => a.name === name)
+    const snap = snapshotOf(name)
     if (snap) emit('agent.changed', decorate(snap))
   }
 
@@ -344,7 +374,13 @@ export function createHost(options: HostOptions): Host {
   }
 
   function sweepIdle(): void {
-    for (const name of attention.sweep(Date.now())) agentChanged(name)
+    if (!broker) return
+    sweepSnapshots = new Map(broker.listAgents().map((a) => [a.name, a]))
+    try {
+      for (const name of attention.sweep(Date.now())) agentChanged(name)
+    } finally {
+      sweepSnapshots = undefined
+    }
   }
 
   async function bootstrapWorkspace(): Promise<{ key: string; id?: string; label: string }> {
@@ -412,7 +448,7 @@ export function createHost(options: HostOptions): Host {
         engineUrl = engine.url
         log('info', `embedded engine at ${engine.url} (${engine.isolation === 'worker' ? 'own thread' : 'this thread'})`)
       }
-      api = new EngineApi({ baseUrl: engineUrl })
+      api = new EngineApi({ baseUrl: engineUrl, fetchImpl: loopbackFetch })
       const ws = await bootstrapWorkspace()
       const user = await api.ensureAgent(ws.key, userName, 'human')
       userName = user.name
@@ -659,10 +695,15 @@ export function createHost(options: HostOptions): Host {
       requireBroker().resize(req.name, req.cols, req.rows)
       return { ok: true as const }
     },
-    'terminal.snapshot': (req) => {
-      // A remembered agent not started in this run has no scrollback yet.
-      if (!broker?.listAgents().some((a) => a.name === req.name) && agentBook.get(req.name)) return { data: '' }
-      return { data: requireBroker().scrollback(req.name) }
+    'terminal.snapshot': (req) => ({ data: scrollbackOf(req.name) }),
+    'terminal.subscribe': () => {
+      throw new BrokerError('unsupported', 'terminal.subscribe belongs to a connection (a window or the headless socket)')
+    },
+    'terminal.unsubscribe': () => {
+      throw new BrokerError('unsupported', 'terminal.unsubscribe belongs to a connection (a window or the headless socket)')
+    },
+    'terminal.ack': () => {
+      throw new BrokerError('unsupported', 'terminal.ack belongs to a connection (a window or the headless socket)')
     },
     'messages.list': () => feed.list(),
     'messages.send': (req) => sendMessage(req),
@@ -692,6 +733,9 @@ export function createHost(options: HostOptions): Host {
       const delay = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6 }
       loopDelay.reset()
       loopDelay.enable()
+      const elu = performance.eventLoopUtilization()
+      const utilization = performance.eventLoopUtilization(elu, lastElu).utilization
+      lastElu = elu
       return {
         cpuUserUs: cpu.user,
         cpuSystemUs: cpu.system,
@@ -700,8 +744,19 @@ export function createHost(options: HostOptions): Host {
         uptimeMs: Math.round(process.uptime() * 1000),
         loopDelayP50Ms: Math.round(delay.p50 * 100) / 100,
         loopDelayP99Ms: Math.round(delay.p99 * 100) / 100,
+        loopUtilization: Math.round(utilization * 1000) / 1000,
       }
     },
+  }
+
+  function scrollbackOf(name: string): string {
+    // A remembered agent not started in this run has no scrollback yet.
+    if (!broker?.hasAgent(name) && agentBook.get(name)) return ''
+    return requireBroker().scrollback(name)
+  }
+
+  function connect(send: (batch: EventBatch) => void): HostConnection {
+    return new HostConnection({ invoke, scrollback: scrollbackOf, flow, send })
   }
 
   async function invoke(command: string, request: unknown): Promise<CommandOutcome<CommandName>> {
@@ -731,5 +786,6 @@ export function createHost(options: HostOptions): Host {
     agents,
     settings: settingsView,
     broadcast: (event, payload) => emit(event, payload),
+    connect,
   }
 }

@@ -2,3 +2,4 @@ export { createHost, defaultUserName, type Host, type HostOptions, type HostPlat
 export type { SecretCodec } from './settings'
 export { startHeadless, type HeadlessServer } from './serve'
 export { defaultDataDir } from './paths'
+export { HostConnection, OutputFlow, MAX_OUTPUT_PER_EVENT, OUTPUT_FLUSH_MS, STATE_FLUSH_MS, type EventBatch } from './connection'

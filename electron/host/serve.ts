@@ -9,7 +9,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { wsClientFrameSchema, type WsServerFrame } from '../../shared/ipc'
+import { wsClientFrameSchema, type WsServerFrame, type WsServerMessage } from '../../shared/ipc'
 import type { Host } from './host'
 
 const MIME: Record<string, string> = {
@@ -117,11 +117,33 @@ export async function startHeadless(opts: HeadlessOptions): Promise<HeadlessServ
   })
 
   function attach(ws: WebSocket): void {
-    const send = (frame: WsServerFrame) => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame))
+    // Everything for this socket within one turn of the loop (event batches, results) goes
+    // out as one WebSocket message: one write syscall instead of one per frame.
+    let out: WsServerFrame[] = []
+    let pending = false
+    const sendOut = () => {
+      pending = false
+      const frames = out
+      out = []
+      if (!frames.length || ws.readyState !== ws.OPEN) return
+      const message: WsServerMessage = frames.length === 1 ? (frames[0] as WsServerFrame) : { kind: 'batch', frames }
+      ws.send(JSON.stringify(message))
     }
-    const off = opts.host.onEvent((event, payload) => send({ kind: 'event', event, payload }))
-    ws.on('close', off)
+    const send = (frame: WsServerFrame) => {
+      out.push(frame)
+      if (pending) return
+      pending = true
+      setImmediate(sendOut)
+    }
+    // Only the output of the terminals this page subscribed to, batched (see connection.ts).
+    const conn = opts.host.connect((batch) => {
+      for (const e of batch) send({ kind: 'event', event: e.event, payload: e.payload })
+    })
+    const off = opts.host.onEvent((event, payload) => conn.push(event, payload))
+    ws.on('close', () => {
+      off()
+      conn.close()
+    })
     ws.on('message', async (data, isBinary) => {
       if (isBinary) return
       let raw: unknown
@@ -136,7 +158,9 @@ export async function startHeadless(opts: HeadlessOptions): Promise<HeadlessServ
         log('warn', 'headless client sent a malformed frame; dropped')
         return
       }
-      const outcome = await opts.host.invoke(frame.data.command, frame.data.request)
+      const outcome = await conn.invoke(frame.data.command, frame.data.request)
+      // Events emitted before the result go first (a snapshot must not overtake its own bytes).
+      conn.flush()
       send({ kind: 'result', id: frame.data.id, outcome })
     })
   }

@@ -18,5 +18,7 @@ export interface RelayApi {
 
 export const RELAY_GLOBAL = 'relay'
 export const EVENT_CHANNEL = 'relay:event'
+/** Several events at once, in order: `[{ event, payload }, …]` (the host batches per turn of its loop). */
+export const EVENTS_CHANNEL = 'relay:events'
 /** The IPC channel of one command. */
 export const commandChannel = (command: CommandName): string => `relay:cmd:${command}`

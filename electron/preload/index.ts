@@ -7,7 +7,7 @@
  */
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron'
 import { commandNames, type CommandName, type CommandOutcome } from '../../shared/ipc/contract'
-import { EVENT_CHANNEL, RELAY_GLOBAL, commandChannel, type RelayApi, type RelayCommands } from './api'
+import { EVENT_CHANNEL, EVENTS_CHANNEL, RELAY_GLOBAL, commandChannel, type RelayApi, type RelayCommands } from './api'
 
 function command(name: CommandName): (request: unknown) => Promise<CommandOutcome<CommandName>> {
   const channel = commandChannel(name)
@@ -28,9 +28,17 @@ const relay: RelayApi = {
   commands,
   onEvent(listener: (event: string, payload: unknown) => void): () => void {
     const handler = (_event: IpcRendererEvent, name: string, payload: unknown): void => listener(name, payload)
+    const batch = (_event: IpcRendererEvent, events: unknown): void => {
+      if (!Array.isArray(events)) return
+      for (const e of events as Array<{ event?: unknown; payload?: unknown }>) {
+        if (e && typeof e.event === 'string') listener(e.event, e.payload)
+      }
+    }
     ipcRenderer.on(EVENT_CHANNEL, handler)
+    ipcRenderer.on(EVENTS_CHANNEL, batch)
     return () => {
       ipcRenderer.removeListener(EVENT_CHANNEL, handler)
+      ipcRenderer.removeListener(EVENTS_CHANNEL, batch)
     }
   },
 }

@@ -6,13 +6,13 @@ import { createBridge } from './bridge'
 import { App } from './components/app/App'
 import { ServicesProvider } from './components/app/services'
 import { connectStores } from './stores'
-import { animationFrameScheduler, TerminalRegistry } from './terminal'
+import { afterPaintScheduler, TerminalRegistry } from './terminal'
 
 const bridge = createBridge()
 const terminals = new TerminalRegistry(bridge)
 // Wired once, outside React: StrictMode's double effects must not subscribe twice.
 // Inside Electron, notifications are native (main shows them); a browser tab gets toasts.
-connectStores(bridge, terminals, { toasts: !window.relay, schedule: animationFrameScheduler })
+connectStores(bridge, terminals, { toasts: !window.relay, schedule: afterPaintScheduler })
 
 const root = document.getElementById('root')
 if (!root) throw new Error('#root is missing from index.html')

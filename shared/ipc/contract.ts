@@ -231,6 +231,24 @@ export const commands = {
   },
   /** Scrollback kept by the host, so a terminal opened later shows what happened. */
   'terminal.snapshot': { request: z.object({ name: agentName }).strict(), result: z.object({ data: z.string() }) },
+  /**
+   * This connection wants the agent's output: the result is the host's scrollback, and from
+   * then on `terminal.output` events for that agent (and only for subscribed agents) follow,
+   * exactly the bytes after the scrollback. A window subscribes to the terminals on screen;
+   * the rest of the agents cost it nothing (their activity still arrives in agent.changed).
+   */
+  'terminal.subscribe': { request: z.object({ name: agentName }).strict(), result: z.object({ data: z.string() }) },
+  'terminal.unsubscribe': { request: z.object({ name: agentName }).strict(), result: ok },
+  /**
+   * Flow control: this connection has processed `chars` more characters of the agent's
+   * output. While a subscriber leaves more than OUTPUT_HIGH_WATERMARK characters
+   * unacknowledged, the agent's PTY is paused (its program blocks on write); it resumes
+   * once every subscriber is below OUTPUT_LOW_WATERMARK. Ack every OUTPUT_ACK_CHARS.
+   */
+  'terminal.ack': {
+    request: z.object({ name: agentName, chars: z.number().int().positive().max(1 << 30) }).strict(),
+    result: ok,
+  },
   'messages.list': { request: empty, result: z.array(feedMessageSchema) },
   /** `to` is an agent name, or `#channel` (the user joins it first, creating it if needed). */
   'messages.send': {
@@ -303,9 +321,26 @@ export const commands = {
       /** Event-loop delay since the previous call. */
       loopDelayP50Ms: z.number(),
       loopDelayP99Ms: z.number(),
+      /**
+       * Share of wall time the event loop was busy since the previous call (0–1). Delay with
+       * low utilization means the process waited for a CPU, not for its own work.
+       */
+      loopUtilization: z.number().optional(),
     }),
   },
 } as const
+
+/** Output flow control (VS Code's FlowControlConstants): see `terminal.ack`. */
+export const OUTPUT_HIGH_WATERMARK = 100_000
+export const OUTPUT_LOW_WATERMARK = 5_000
+export const OUTPUT_ACK_CHARS = 5_000
+
+/** Commands that act on the calling connection (its subscriptions and acks), not the host as a whole. */
+export const connectionCommands = ['terminal.subscribe', 'terminal.unsubscribe', 'terminal.ack'] as const
+export type ConnectionCommand = (typeof connectionCommands)[number]
+export function isConnectionCommand(name: string): name is ConnectionCommand {
+  return (connectionCommands as readonly string[]).includes(name)
+}
 
 export type Commands = typeof commands
 export type CommandName = keyof Commands
@@ -374,6 +409,14 @@ export const wsClientFrameSchema = z.object({
 })
 export type WsClientFrame = z.infer<typeof wsClientFrameSchema>
 
+/**
+ * Server → client. Frames the server has ready within one turn of its event loop go out as
+ * one `batch` message (a lone frame as itself), in order. Events reach a connection at most
+ * once a frame (electron/host/connection.ts), and every event emitted before a command's
+ * result precedes that result.
+ */
 export type WsServerFrame =
   | { kind: 'result'; id: number; outcome: CommandOutcome<CommandName> }
   | { kind: 'event'; event: EventName; payload: unknown }
+
+export type WsServerMessage = WsServerFrame | { kind: 'batch'; frames: WsServerFrame[] }

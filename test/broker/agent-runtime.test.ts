@@ -1,8 +1,11 @@
-import { describe, expect, it } from 'vitest'
-import { AgentRuntime, resolveCommand, Scrollback } from '../../electron/broker/agent-runtime'
+import { describe, expect, it, vi } from 'vitest'
+import { AgentRuntime, OUTPUT_BATCH_MS, resolveCommand, Scrollback } from '../../electron/broker/agent-runtime'
 import { Injector, InjectionCancelled, normalizeForEcho, EchoWatcher } from '../../electron/broker/injector'
 import { isAlive, processTree } from '../../electron/broker/process-tree'
 import { waitFor } from '../support/wait'
+
+const realSetTimeout = globalThis.setTimeout
+const realClearTimeout = globalThis.clearTimeout
 
 const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'xterm-256color', HOME: process.env.HOME ?? '/tmp' }
 
@@ -32,15 +35,52 @@ describe('agent runtime on a real PTY', () => {
     await a.rt.stop()
   })
 
-  it('output events carry every byte exactly once, in order, fewer events than chunks under load', async () => {
+  it('output events: the first chunk at once, the rest of a burst held for one frame and sent as one event, every byte once and in order', async () => {
     const a = spawnAgent('cat')
     const chunks: string[] = []
-    a.rt['events'].onData = (d: string) => chunks.push(d)
-    for (let i = 0; i < 300; i++) a.rt.write(`line-${i}\r`)
-    await waitFor(() => (a.batches.join('').match(/line-299\r/g) ?? []).length >= 2, 'all lines echoed and printed back')
-    a.rt.flush()
-    expect(a.batches.join('')).toBe(a.rt.scrollback.text())
-    expect(a.batches.length).toBeLessThanOrEqual(chunks.length)
+    let onChunk = () => undefined as void
+    a.rt['events'].onData = (d: string) => {
+      chunks.push(d)
+      onChunk()
+    }
+    /** Resolves on the PTY chunk that makes `check` true (bounded; the frame timer is faked, so no polling). */
+    const untilChunks = (check: () => boolean, what: string) =>
+      new Promise<void>((resolve, reject) => {
+        if (check()) return resolve()
+        const bound = realSetTimeout(() => reject(new Error(`timed out waiting for ${what}`)), 10_000)
+        onChunk = () => {
+          if (!check()) return
+          realClearTimeout(bound)
+          resolve()
+        }
+      })
+    const printed = (line: string) => (chunks.join('').match(new RegExp(`${line}\r`, 'g')) ?? []).length >= 2
+    // The frame timer is the runtime's only timer here; faking it makes "within one frame" exact.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      a.rt.write('line-0\r')
+      await untilChunks(() => printed('line-0'), 'line-0 echoed and printed back')
+      // A quiet terminal's first bytes go out at once; what follows inside the frame is held.
+      expect(a.batches).toEqual([chunks[0]])
+      const first = chunks.length
+      for (let i = 1; i < 300; i++) a.rt.write(`line-${i}\r`)
+      await untilChunks(() => printed('line-299'), 'all lines echoed and printed back')
+      expect(chunks.length).toBeGreaterThan(first)
+      expect(a.batches).toEqual([chunks[0]])
+      vi.advanceTimersByTime(OUTPUT_BATCH_MS)
+      // One event for everything held, however many chunks it came in.
+      expect(a.batches).toEqual([chunks[0], chunks.slice(1).join('')])
+      expect(a.batches.join('')).toBe(a.rt.scrollback.text())
+      // A frame with nothing new ends the throttle: the next bytes go out at once again.
+      vi.advanceTimersByTime(OUTPUT_BATCH_MS)
+      expect(a.batches).toHaveLength(2)
+      const before = chunks.length
+      a.rt.write('after-quiet\r')
+      await untilChunks(() => chunks.length > before, 'output after the quiet frame')
+      expect(a.batches).toEqual([chunks[0], chunks.slice(1, before).join(''), chunks[before]])
+    } finally {
+      vi.useRealTimers()
+    }
     await a.rt.stop()
   })
 
@@ -59,7 +99,9 @@ describe('agent runtime on a real PTY', () => {
       return t.length >= 2 ? t : undefined
     }, 'sleep in the tree')
     const exit = await a.rt.stop(2000)
-    expect(exit).toBeDefined()
+    // SIGHUP, as closing its terminal would: an interactive shell ignores SIGTERM, and without
+    // it the shell would only die of the SIGKILL after the grace period (signal 9).
+    expect(exit).toEqual({ exitCode: 0, signal: 1 })
     await waitFor(() => tree.every((p) => !isAlive(p)), 'every process gone', 5000)
   })
 })

@@ -18,6 +18,33 @@ describe('embedded engine', () => {
     expect(workerEntry(dir)).toBe(join(dir, 'engine-worker.js'))
   })
 
+  it('finds the worker from a shared chunk of the build (out/main/chunks/ → out/main/)', () => {
+    const dir = tempDir('entry')
+    const chunks = join(dir, 'chunks')
+    mkdirSync(chunks)
+    expect(workerEntry(chunks)).toBeUndefined()
+    writeFileSync(join(dir, 'engine-worker.js'), '')
+    expect(workerEntry(chunks)).toBe(join(dir, 'engine-worker.js'))
+  })
+
+  it.skipIf(!existsSync(built))('the built serve program runs the engine in its own thread', async () => {
+    const { spawn } = await import('node:child_process')
+    const child = spawn(process.execPath, [resolve(built, '../serve.js'), '--port', '0', '--data-dir', tempDir('serve-iso')], {
+      env: { ...process.env, RELAY_NODE_TOKEN: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let err = ''
+    child.stderr.on('data', (d) => (err += d))
+    try {
+      const line = await waitFor(() => /embedded engine at \S+ \(([^)]+)\)/.exec(err)?.[1], 'the engine start line', 20_000)
+      expect(line).toBe('own thread')
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r))
+      child.kill('SIGTERM')
+      await exited
+    }
+  })
+
   it.skipIf(!existsSync(built))('serves from a worker thread and shuts down on close (built app)', async () => {
     const dataDir = tempDir('ew')
     mkdirSync(dataDir, { recursive: true })

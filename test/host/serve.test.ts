@@ -5,7 +5,7 @@ import { request } from 'node:http'
 import WebSocket from 'ws'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Host } from '../../electron/host'
-import { startHeadless, type HeadlessServer } from '../../electron/host'
+import { HostConnection, OutputFlow, startHeadless, type HeadlessServer } from '../../electron/host'
 import { tempDir, waitFor } from '../support/wait'
 import { rawRequest } from '../support/raw-http'
 
@@ -35,6 +35,13 @@ function recordingHost() {
       throw new Error('not used')
     },
     broadcast: () => undefined,
+    connect: (send) =>
+      new HostConnection({
+        invoke: host.invoke,
+        scrollback: (name) => `scrollback of ${name}\r\n`,
+        flow: new OutputFlow({ pause: () => undefined, resume: () => undefined, paused: () => false }),
+        send,
+      }),
   }
   return { host, calls, emit: (event: string, payload: unknown) => emit(event as never, payload) }
 }
@@ -79,7 +86,7 @@ describe('headless server', () => {
     const { server } = await serve()
     for (const path of ['//[', '/%E0%A4%A', '/%zz']) {
       const answer = await rawRequest(server.port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`)
-      expect(answer).toMatch(/^HTTP\/1\.1 (400|404)/)
+      expect(answer, path).toMatch(/^HTTP\/1\.1 400 /)
     }
     const upgrade = await rawRequest(
       server.port,
@@ -122,6 +129,72 @@ describe('headless server', () => {
     emit('agent.removed', { name: 'a' })
     await waitFor(() => frames.find((f) => f.kind === 'event'), 'event frame')
     expect(frames.find((f) => f.kind === 'event')).toEqual({ kind: 'event', event: 'agent.removed', payload: { name: 'a' } })
+    ws.close()
+  })
+
+  it('batches what the host emits in one turn into one frame, and sends output only for subscribed terminals', async () => {
+    const { server, emit } = await serve()
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ipc?token=secret-token-123`)
+    const frames: Array<Record<string, unknown>> = []
+    ws.on('message', (d) => frames.push(JSON.parse(d.toString())))
+    await new Promise((r) => ws.once('open', r))
+    ws.send(JSON.stringify({ id: 1, command: 'terminal.subscribe', request: { name: 'a' } }))
+    await waitFor(() => frames.find((f) => f.kind === 'result'), 'subscribe result')
+    expect(frames.shift()).toEqual({ kind: 'result', id: 1, outcome: { ok: true, result: { data: 'scrollback of a\r\n' } } })
+    // One turn of the host's loop: output of a subscribed and an unsubscribed agent, and
+    // three states of one message (only the last is worth sending).
+    emit('terminal.output', { name: 'a', data: 'one ' })
+    emit('terminal.output', { name: 'b', data: 'not subscribed' })
+    emit('message.changed', { id: 'm1', state: 'sent', replaces: 'local_1' })
+    emit('terminal.output', { name: 'a', data: 'two' })
+    emit('message.changed', { id: 'm1', state: 'received' })
+    emit('agent.removed', { name: 'c' })
+    emit('message.changed', { id: 'm1', state: 'typed' })
+    await waitFor(() => frames.length, 'the batch')
+    expect(frames).toEqual([
+      {
+        kind: 'batch',
+        frames: [
+          { kind: 'event', event: 'terminal.output', payload: { name: 'a', data: 'one two' } },
+          { kind: 'event', event: 'agent.removed', payload: { name: 'c' } },
+          { kind: 'event', event: 'message.changed', payload: { id: 'm1', state: 'typed', replaces: 'local_1' } },
+        ],
+      },
+    ])
+    frames.length = 0
+    ws.send(JSON.stringify({ id: 2, command: 'terminal.unsubscribe', request: { name: 'a' } }))
+    await waitFor(() => frames.find((f) => f.kind === 'result'), 'unsubscribe result')
+    emit('terminal.output', { name: 'a', data: 'after' })
+    emit('agent.removed', { name: 'd' })
+    await waitFor(() => frames.find((f) => f.kind === 'event'), 'the next event')
+    expect(frames.slice(1)).toEqual([{ kind: 'event', event: 'agent.removed', payload: { name: 'd' } }])
+    ws.close()
+  })
+
+  it('sends the events emitted before a result ahead of it', async () => {
+    const { server, emit, host } = await serve()
+    const invoke = host.invoke
+    host.invoke = async (command, req) => {
+      // Emitted while the command runs: queued for the next flush, which must not come after the result.
+      emit('agent.removed', { name: 'during' })
+      return invoke(command, req)
+    }
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ipc?token=secret-token-123`)
+    const frames: Array<Record<string, unknown>> = []
+    ws.on('message', (d) => frames.push(JSON.parse(d.toString())))
+    await new Promise((r) => ws.once('open', r))
+    ws.send(JSON.stringify({ id: 3, command: 'node.reconnect', request: {} }))
+    await waitFor(() => frames.length, 'the answer')
+    // One message for both, the event first.
+    expect(frames).toEqual([
+      {
+        kind: 'batch',
+        frames: [
+          { kind: 'event', event: 'agent.removed', payload: { name: 'during' } },
+          { kind: 'result', id: 3, outcome: { ok: true, result: { ok: true } } },
+        ],
+      },
+    ])
     ws.close()
   })
 

@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from 'vitest'
 import type { CommandName, CommandOutcome, EventName } from '../../shared/ipc/contract'
 import { commandNames } from '../../shared/ipc/contract'
-import { EVENT_CHANNEL, commandChannel, registerIpc } from '../../electron/main/ipc'
+import { EVENT_CHANNEL, EVENTS_CHANNEL, commandChannel, registerIpc } from '../../electron/main/ipc'
+import { HostConnection, OutputFlow } from '../../electron/host/connection'
 import { rendererLocation } from '../../electron/main/renderer-location'
 
 // ipc.ts only imports Electron types; fail loudly if that ever changes without a mock.
@@ -22,16 +23,21 @@ function setup() {
   }
   let emit: (event: EventName, payload: unknown) => void = () => undefined
   const unsubscribe = vi.fn()
+  const paused = new Set<string>()
+  const flow = new OutputFlow({ pause: (n) => void paused.add(n), resume: (n) => void paused.delete(n), paused: (n) => paused.has(n) }, 100, 10)
   const host = {
-    invoke: vi.fn(async (): Promise<CommandOutcome<CommandName>> => ({ ok: true, result: { ok: true } })),
+    invoke: vi.fn(async (_command?: string, _request?: unknown): Promise<CommandOutcome<CommandName>> => ({ ok: true, result: { ok: true } })),
     onEvent: vi.fn((listener: typeof emit) => {
       emit = listener
       return unsubscribe
     }),
+    connect: (send: (batch: never) => void) =>
+      new HostConnection({ invoke: (c, r) => host.invoke(c as never, r as never), scrollback: (name) => `scrollback of ${name}`, flow, send }),
   }
+  let ids = 1
   const win = (destroyed = false) => ({
     isDestroyed: () => destroyed,
-    webContents: { send: vi.fn(), isDestroyed: () => false },
+    webContents: { id: ids++, send: vi.fn(), isDestroyed: () => false },
   })
   const windows = [win(), win(), win(true)]
   const log = vi.fn()
@@ -40,9 +46,9 @@ function setup() {
     const handler = handlers.get(`relay:cmd:${command}`)
     // No channel for an unknown command: the renderer cannot reach the host with it at all.
     if (!handler) return Promise.resolve({ ok: false, error: { code: 'unknown_command', message: `no channel for ${command}` } })
-    return handler({ senderFrame: frame }, request)
+    return handler({ senderFrame: frame, sender: windows[0].webContents }, request)
   }
-  return { ipcMain, handlers, host, windows, emit: (e: EventName, p: unknown) => emit(e, p), unsubscribe, dispose, call, log }
+  return { ipcMain, handlers, host, windows, emit: (e: EventName, p: unknown) => emit(e, p), unsubscribe, dispose, call, log, paused }
 }
 
 describe('relay:invoke', () => {
@@ -117,22 +123,67 @@ describe('relay:invoke', () => {
   })
 })
 
+/** The connections flush after the current turn of the event loop. */
+const turn = () => new Promise((r) => setImmediate(r))
+
 describe('relay:event', () => {
-  it('forwards host events to every live window', () => {
+  it('forwards host events to every live window', async () => {
     const t = setup()
     t.emit('agent.removed', { name: 'alice' })
+    await turn()
     expect(t.windows[0].webContents.send).toHaveBeenCalledWith(EVENT_CHANNEL, 'agent.removed', { name: 'alice' })
     expect(t.windows[1].webContents.send).toHaveBeenCalledWith(EVENT_CHANNEL, 'agent.removed', { name: 'alice' })
     expect(t.windows[2].webContents.send).not.toHaveBeenCalled()
   })
 
-  it('keeps delivering when one window throws', () => {
+  it('sends what the host emitted in one turn as one message, in order', async () => {
+    const t = setup()
+    t.emit('agent.removed', { name: 'a' })
+    t.emit('agent.removed', { name: 'b' })
+    await turn()
+    expect(t.windows[0].webContents.send).toHaveBeenCalledTimes(1)
+    expect(t.windows[0].webContents.send).toHaveBeenCalledWith(EVENTS_CHANNEL, [
+      { event: 'agent.removed', payload: { name: 'a' } },
+      { event: 'agent.removed', payload: { name: 'b' } },
+    ])
+  })
+
+  it('keeps delivering when one window throws', async () => {
     const t = setup()
     t.windows[0].webContents.send.mockImplementationOnce(() => {
       throw new Error('Object has been destroyed')
     })
-    t.emit('terminal.output', { name: 'a', data: 'x' })
+    t.emit('agent.removed', { name: 'a' })
+    await turn()
     expect(t.windows[1].webContents.send).toHaveBeenCalledTimes(1)
+  })
+
+  it('sends terminal output only to the window subscribed to it, and pauses on unacked output', async () => {
+    const t = setup()
+    t.emit('terminal.output', { name: 'a', data: 'before' })
+    expect(await t.call('terminal.subscribe', { name: 'a' })).toEqual({ ok: true, result: { data: 'scrollback of a' } })
+    expect(t.host.invoke).not.toHaveBeenCalled()
+    t.emit('terminal.output', { name: 'a', data: 'x'.repeat(150) })
+    await turn()
+    expect(t.windows[0].webContents.send).toHaveBeenCalledTimes(1)
+    expect(t.windows[0].webContents.send).toHaveBeenCalledWith(EVENT_CHANNEL, 'terminal.output', { name: 'a', data: 'x'.repeat(150) })
+    expect(t.windows[1].webContents.send).not.toHaveBeenCalled()
+    // 150 unacked past a high watermark of 100: paused until the window acks below 10.
+    expect(t.paused.has('a')).toBe(true)
+    expect(await t.call('terminal.ack', { name: 'a', chars: 100 })).toEqual({ ok: true, result: { ok: true } })
+    expect(t.paused.has('a')).toBe(true)
+    await t.call('terminal.ack', { name: 'a', chars: 45 })
+    expect(t.paused.has('a')).toBe(false)
+  })
+
+  it('a window that goes away releases the output it held back', async () => {
+    const t = setup()
+    await t.call('terminal.subscribe', { name: 'a' })
+    t.emit('terminal.output', { name: 'a', data: 'x'.repeat(150) })
+    await turn()
+    expect(t.paused.has('a')).toBe(true)
+    t.dispose()
+    expect(t.paused.has('a')).toBe(false)
   })
 
   it('unregisters both directions on dispose', () => {

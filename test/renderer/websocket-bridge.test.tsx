@@ -111,6 +111,24 @@ test('forwards events and drops malformed frames and unknown events', () => {
   expect(warn).toHaveBeenCalledTimes(4)
 })
 
+test('unpacks a batch: events and results in the order the host sent them', async () => {
+  const { bridge, sockets } = setup()
+  const seen: string[] = []
+  bridge.onEvent((event, payload) => seen.push(`${event} ${(payload as { name: string }).name}`))
+  sockets[0].open()
+  const pending = bridge.invoke('terminal.subscribe', { name: 'a' }).then((r) => seen.push(`result ${r.data}`))
+  sockets[0].receive({
+    kind: 'batch',
+    frames: [
+      { kind: 'event', event: 'agent.removed', payload: { name: 'x' } },
+      { kind: 'result', id: 1, outcome: { ok: true, result: { data: 'scrollback' } } },
+      { kind: 'event', event: 'terminal.output', payload: { name: 'a', data: 'live' } },
+    ],
+  })
+  await pending
+  expect(seen).toEqual(['agent.removed x', 'terminal.output a', 'result scrollback'])
+})
+
 test('pending invokes reject when the socket closes; invokes while down reject at once', async () => {
   const { bridge, sockets } = setup()
   sockets[0].open()

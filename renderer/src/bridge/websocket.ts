@@ -40,10 +40,15 @@ export interface WebSocketBridge extends Bridge {
 
 const OPEN = 1
 
+const resultFrame = z.object({ kind: z.literal('result'), id: z.number().int(), outcome: z.unknown() })
+const eventFrame = z.object({ kind: z.literal('event'), event: z.string(), payload: z.unknown() })
 const serverFrameSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('result'), id: z.number().int(), outcome: z.unknown() }),
-  z.object({ kind: z.literal('event'), event: z.string(), payload: z.unknown() }),
+  resultFrame,
+  eventFrame,
+  // What the host had ready in one turn of its loop, in order.
+  z.object({ kind: z.literal('batch'), frames: z.array(z.discriminatedUnion('kind', [resultFrame, eventFrame])) }),
 ])
+type ServerFrame = z.infer<typeof resultFrame> | z.infer<typeof eventFrame>
 
 interface Pending {
   command: string
@@ -94,7 +99,14 @@ export function createWebSocketBridge(options: WebSocketBridgeOptions): WebSocke
       console.warn('[bridge] dropped a malformed frame', json)
       return
     }
-    const value = frame.data
+    if (frame.data.kind === 'batch') {
+      for (const f of frame.data.frames) handleFrame(f)
+      return
+    }
+    handleFrame(frame.data)
+  }
+
+  function handleFrame(value: ServerFrame): void {
     if (value.kind === 'result') {
       const entry = pending.get(value.id)
       if (!entry) {

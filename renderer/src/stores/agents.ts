@@ -5,6 +5,8 @@ interface AgentsStore {
   byName: Record<string, AgentInfo>
   replaceAll(agents: AgentInfo[]): void
   upsert(agent: AgentInfo): void
+  /** Several at once: one copy of the map and one render for a frame's worth of changes. */
+  upsertMany(agents: AgentInfo[]): void
   remove(name: string): void
 }
 
@@ -12,6 +14,13 @@ export const useAgentsStore = create<AgentsStore>()((set) => ({
   byName: {},
   replaceAll: (agents) => set({ byName: Object.fromEntries(agents.map((a) => [a.name, a])) }),
   upsert: (agent) => set((s) => ({ byName: { ...s.byName, [agent.name]: agent } })),
+  upsertMany: (agents) =>
+    set((s) => {
+      if (!agents.length) return s
+      const byName = { ...s.byName }
+      for (const a of agents) byName[a.name] = a
+      return { byName }
+    }),
   remove: (name) =>
     set((s) => {
       if (!(name in s.byName)) return s

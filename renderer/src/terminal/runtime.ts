@@ -2,14 +2,20 @@
  * One agent's xterm, created outside React so switching tabs or re-rendering never
  * re-creates it (repeated `open()` leaks listeners). React only lends it a host element.
  *
- * Scrollback: on first open, and after a reconnect, the runtime fetches `terminal.snapshot`.
- * Output events that arrive while that request is in flight are dropped, not queued: the
- * transport is ordered, so they were sent before the snapshot reply and the snapshot
- * already holds them. This relies on the host's snapshot being exactly the bytes it has
- * emitted as `terminal.output` so far.
+ * Output only while shown: a terminal on screen subscribes (`terminal.subscribe`, whose
+ * result is the host's scrollback, replayed into a reset xterm) and one that is hidden
+ * (another tab, or the whole window) unsubscribes, so the host sends a window only the
+ * bytes it shows. Output events that arrive while a subscribe is in flight are dropped,
+ * not queued: the transport is ordered, so they were sent before the reply and the
+ * scrollback already holds them. This relies on the host's scrollback being exactly the
+ * bytes it has emitted as `terminal.output` so far.
+ *
+ * Flow control: what xterm has parsed is acked to the host every OUTPUT_ACK_CHARS; a
+ * viewer that falls OUTPUT_HIGH_WATERMARK behind gets the agent's PTY paused.
  */
 import { FitAddon } from '@xterm/addon-fit'
 import { Terminal } from '@xterm/xterm'
+import { OUTPUT_ACK_CHARS } from '../../../shared/ipc'
 import { errorMessage, type Bridge } from '../bridge'
 import { findAll, step, type Match } from './search'
 import { terminalOptions } from './theme'
@@ -42,6 +48,10 @@ export class TerminalRuntime {
   private readonly fit = new FitAddon()
   private loading = false
   private generation = 0
+  /** Shown on screen (its tab selected, the page visible): then it is subscribed. */
+  private shown = false
+  private subscribed = false
+  private unacked = 0
   private attachToken: symbol | null = null
   private observer: ResizeObserver | null = null
   private resizeTimer: ReturnType<typeof setTimeout> | null = null
@@ -127,7 +137,7 @@ export class TerminalRuntime {
 
   /** True once scrollback is in place and live output may be appended. */
   get live(): boolean {
-    return !this.loading && !this.disposed && this.term.element !== undefined
+    return this.subscribed && !this.loading && !this.disposed && this.term.element !== undefined
   }
 
   attach(host: HTMLElement): () => void {
@@ -141,7 +151,6 @@ export class TerminalRuntime {
     this.observer = new ResizeObserver(() => this.scheduleFit())
     this.observer.observe(host)
 
-    if (firstOpen) void this.loadSnapshot()
     this.term.focus()
     // React may mount the next host before cleaning up the previous one; only the
     // latest attach may tear down.
@@ -153,21 +162,35 @@ export class TerminalRuntime {
     }
   }
 
+  /** Live output (counted for flow control once xterm has parsed it). */
   write(data: string): void {
-    if (!this.disposed) this.term.write(data)
+    if (this.disposed) return
+    const generation = this.generation
+    this.term.write(data, () => this.parsed(generation, data.length))
   }
 
+  /** Shown or hidden: subscribes (replaying the scrollback) or unsubscribes. */
+  setShown(shown: boolean): void {
+    if (shown === this.shown || this.disposed) return
+    this.shown = shown
+    if (shown) void this.loadSnapshot()
+    else this.unsubscribe()
+  }
+
+  /** Subscribe (again): the host's scrollback replaces what this xterm shows, live output follows. */
   async loadSnapshot(): Promise<void> {
-    if (this.disposed || this.term.element === undefined) return
+    if (this.disposed || this.term.element === undefined || !this.shown) return
     const generation = ++this.generation
     this.loading = true
+    this.subscribed = true
+    this.unacked = 0
     this.onLoadStart()
     // (Re)send the size first, so the PTY matches this view (a resize may have been lost
     // while the host was away) and what follows the snapshot is drawn for this width.
     this.lastSize = { cols: 0, rows: 0 }
     this.fitNow()
     try {
-      const { data } = await this.bridge.invoke('terminal.snapshot', { name: this.name })
+      const { data } = await this.bridge.invoke('terminal.subscribe', { name: this.name })
       if (generation !== this.generation || this.disposed) return
       this.term.reset()
       this.term.write(data)
@@ -179,7 +202,29 @@ export class TerminalRuntime {
     }
   }
 
+  private unsubscribe(): void {
+    if (!this.subscribed) return
+    this.generation++
+    this.subscribed = false
+    this.loading = false
+    this.unacked = 0
+    this.onLoadStart()
+    // Best effort: a link that is down has no subscriptions to drop.
+    this.bridge.invoke('terminal.unsubscribe', { name: this.name }).catch(() => undefined)
+  }
+
+  private parsed(generation: number, chars: number): void {
+    if (generation !== this.generation || !this.subscribed || this.disposed) return
+    this.unacked += chars
+    if (this.unacked < OUTPUT_ACK_CHARS) return
+    const n = this.unacked
+    this.unacked = 0
+    this.bridge.invoke('terminal.ack', { name: this.name, chars: n }).catch(() => undefined)
+  }
+
   dispose(): void {
+    if (this.subscribed && !this.disposed) this.bridge.invoke('terminal.unsubscribe', { name: this.name }).catch(() => undefined)
+    this.subscribed = false
     this.disposed = true
     this.observer?.disconnect()
     if (this.resizeTimer) clearTimeout(this.resizeTimer)

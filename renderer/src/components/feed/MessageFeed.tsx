@@ -1,7 +1,15 @@
 import { useMemo, useState } from 'react'
+import type { AgentInfo } from '../../../../shared/ipc'
 import { useAgentsStore, useFeedStore, useUiStore } from '../../stores'
 import { FeedFilters } from './FeedFilters'
 import { FeedItem } from './FeedItem'
+
+/** `name chan chan` per agent, one per line (names and channels have no spaces). */
+function agentFilterKey(byName: Record<string, AgentInfo>): string {
+  let key = ''
+  for (const name in byName) key += `${key ? '\n' : ''}${name}${byName[name].channels?.length ? ` ${byName[name].channels!.join(' ')}` : ''}`
+  return key
+}
 
 /** Rows rendered at once; older matches are one click away. Keeps a busy feed cheap to draw. */
 export const FEED_PAGE = 150
@@ -10,16 +18,22 @@ export function MessageFeed() {
   const [shown, setShown] = useState(FEED_PAGE)
   const byId = useFeedStore((s) => s.byId)
   const order = useFeedStore((s) => s.order)
-  const agentsByName = useAgentsStore((s) => s.byName)
+  // Only what the filter needs (names, channels), as a string: an agent's every status change
+  // must not re-render the feed.
+  const agentKey = useAgentsStore((s) => agentFilterKey(s.byName))
   const feedAgent = useUiStore((s) => s.feedAgent)
   const feedState = useUiStore((s) => s.feedState)
   const feedChannel = useUiStore((s) => s.feedChannel)
 
   // Filter choices: this node's agents plus anyone seen in the feed (remote agents, the user).
   const choices = useMemo(() => {
-    const names = new Set(Object.keys(agentsByName))
+    const names = new Set<string>()
     const chans = new Set<string>()
-    for (const a of Object.values(agentsByName)) for (const c of a.channels ?? []) chans.add(`#${c}`)
+    for (const entry of agentKey ? agentKey.split('\n') : []) {
+      const [name, ...channels] = entry.split(' ')
+      names.add(name)
+      for (const c of channels) chans.add(`#${c}`)
+    }
     for (const id of order) {
       const m = byId[id]
       names.add(m.from)
@@ -27,7 +41,7 @@ export function MessageFeed() {
       else names.add(m.to)
     }
     return { agents: [...names].sort(), channels: [...chans].sort() }
-  }, [agentsByName, order, byId])
+  }, [agentKey, order, byId])
 
   // Newest first, so live traffic shows without scrolling.
   const visible = useMemo(() => {

@@ -1,8 +1,26 @@
-import { useMemo } from 'react'
+import { memo, useMemo } from 'react'
+import type { AgentInfo } from '../../../../shared/ipc'
 import { sortAgents, useAgentsStore, useUiStore } from '../../stores'
 import { describeStatus, dotClass } from '../agents/describe-status'
 import { TerminalSearch } from './TerminalSearch'
 import { TerminalView } from './TerminalView'
+
+/** Memoised: with hundreds of agents, one agent's change re-renders its tab only. */
+const Tab = memo(function Tab({ agent, active, select }: { agent: AgentInfo; active: boolean; select: (name: string) => void }) {
+  return (
+    <button
+      type="button"
+      role="tab"
+      aria-selected={active}
+      className={`tab status-${agent.status}${active ? ' active' : ''}`}
+      data-testid={`terminal-tab-${agent.name}`}
+      onClick={() => select(agent.name)}
+    >
+      <span className={`dot ${dotClass(agent)}`} aria-hidden />
+      {agent.name}
+    </button>
+  )
+})
 
 export function TerminalPanel() {
   const byName = useAgentsStore((s) => s.byName)
@@ -16,18 +34,7 @@ export function TerminalPanel() {
     <div className="terminal-panel">
       <div className="tabs" role="tablist">
         {agents.map((agent) => (
-          <button
-            key={agent.name}
-            type="button"
-            role="tab"
-            aria-selected={agent.name === selected}
-            className={`tab status-${agent.status}${agent.name === selected ? ' active' : ''}`}
-            data-testid={`terminal-tab-${agent.name}`}
-            onClick={() => select(agent.name)}
-          >
-            <span className={`dot ${dotClass(agent)}`} aria-hidden />
-            {agent.name}
-          </button>
+          <Tab key={agent.name} agent={agent} active={agent.name === selected} select={select} />
         ))}
       </div>
       {current && (
