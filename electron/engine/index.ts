@@ -8,6 +8,7 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { ActionService } from './actions/service'
 import { NODE_LIVENESS_TTL_MS, type EngineContext, type Logger } from './context'
+import { EngineEvents } from './events'
 import { buildApp } from './http/app'
 import { DeliveryRouter } from './mailbox/router'
 import { attachNodeSocket } from './node/socket'
@@ -37,6 +38,8 @@ export interface RunningEngine {
   port: number
   /** Every REST route as `METHOD /path` (the isolation test walks all of them). */
   routes: Array<{ method: string; path: string }>
+  /** What the engine did (acks recorded, group commits): observation only, see events.ts. */
+  events: EngineEvents
   close(reason?: string): Promise<void>
 }
 
@@ -61,10 +64,11 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   const log: Logger = opts.log ?? (() => undefined)
   const now = opts.now ?? Date.now
   const host = opts.host ?? '127.0.0.1'
-  const store = openSqliteStore(opts.dataDir)
+  const store = openSqliteStore(opts.dataDir, { exclusive: true })
   // No socket survives a restart, so no node may look online from a previous run.
   store.nodes.resetAllOffline()
-  const router = new DeliveryRouter(store, now, log)
+  const events = new EngineEvents()
+  const router = new DeliveryRouter(store, now, log, events)
   const config = {
     now,
     mailboxTtlMs: opts.mailboxTtlMs ?? DEFAULT_MAILBOX_TTL_MS,
@@ -109,6 +113,12 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
       await Promise.all([nodeSockets.close(reason), hub.close(reason)])
       server.closeAllConnections()
       await httpClosed
+      // Whatever the last turn gathered (acks, marks, posts) is committed before the store goes.
+      try {
+        router.flushWrites()
+      } catch (err) {
+        log('error', 'final mailbox commit failed', { error: String(err) })
+      }
       store.close()
       log('info', 'engine stopped', { reason })
     })()
@@ -119,5 +129,5 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     .filter((r) => r.method !== 'ALL')
     .map((r) => ({ method: r.method, path: r.path }))
     .filter((r, i, all) => all.findIndex((o) => o.method === r.method && o.path === r.path) === i)
-  return { url, port: address.port, routes, close }
+  return { url, port: address.port, routes, events, close }
 }

@@ -1,5 +1,6 @@
 /** The Hono app: envelope-wide error handling, body limit, auth, and the /v1 routes. */
-import { Hono } from 'hono'
+import type { IncomingMessage } from 'node:http'
+import { Hono, type MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { MAX_BODY_BYTES, type EngineContext } from '../context'
 import { actionRoutes } from '../routes/actions'
@@ -14,14 +15,13 @@ import { ApiError, fail, ok } from './envelope'
 export function buildApp(ctx: EngineContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
 
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) => fail(c, 413, 'payload_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`),
-    }),
-  )
+  app.use('*', limitBody(MAX_BODY_BYTES))
   app.use('*', authMiddleware(ctx.store, ctx.config.now))
+  // Reads see every ack and delivery mark received so far (the writer batches them per turn).
+  app.use('*', async (c, next) => {
+    if (c.req.method === 'GET') ctx.router.flushWrites()
+    await next()
+  })
 
   app.get('/health', (c) => ok(c, { status: 'ok' }))
   // The node socket lives on the HTTP server's upgrade event; a plain GET lands here.
@@ -42,4 +42,24 @@ export function buildApp(ctx: EngineContext): Hono<AppEnv> {
   })
 
   return app
+}
+
+/**
+ * The body limit. A declared Content-Length is checked from node's parsed headers, which
+ * leaves the request body to @hono/node-server's direct read (hono's bodyLimit touches
+ * `c.req.raw.body`, which builds a full web Request and stream for every request, a
+ * measurable cost per post); chunked uploads go through hono's counting reader.
+ */
+function limitBody(maxSize: number): MiddlewareHandler {
+  const onError: Parameters<typeof bodyLimit>[0]['onError'] = (c) => fail(c, 413, 'payload_too_large', `request body exceeds ${maxSize} bytes`)
+  const counting = bodyLimit({ maxSize, onError })
+  return async (c, next) => {
+    const headers = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.headers
+    if (headers && headers['transfer-encoding'] === undefined) {
+      const length = headers['content-length']
+      if (length === undefined) return next()
+      return Number.parseInt(length, 10) > maxSize ? onError(c) : next()
+    }
+    return counting(c, next)
+  }
 }

@@ -2,20 +2,22 @@
  * The event payload of a durable message (`payload` of a `deliver` frame, and of a
  * user-socket `message` frame): one builder so node and human clients agree.
  */
-import type { MessageRow, Store } from '../store/types'
+import type { MailItem, MessageRow, Store } from '../store/types'
 
 export interface MessagePayload {
   type: 'message.created' | 'thread.reply' | 'dm.received' | 'group_dm.received'
   data: Record<string, unknown>
 }
 
-export function messagePayload(store: Store, message: MessageRow): MessagePayload {
-  const senderName = store.agents.get(message.agentId)?.name ?? 'unknown'
+/** What the payload needs besides the message row (a MailItem carries it; else it is looked up). */
+export type PayloadContext = Pick<MailItem, 'senderName' | 'channelName' | 'conversationKind'>
+
+export function payloadOf(message: MessageRow, ctx: PayloadContext): MessagePayload {
   const data: Record<string, unknown> = {
     id: message.id,
     agent_id: message.agentId,
-    agent_name: senderName,
-    from_name: senderName,
+    agent_name: ctx.senderName,
+    from_name: ctx.senderName,
     text: message.text,
     thread_id: message.threadId,
     injection_mode: message.mode,
@@ -24,12 +26,20 @@ export function messagePayload(store: Store, message: MessageRow): MessagePayloa
   }
   let type: MessagePayload['type']
   if (message.channelId) {
-    data.channel_name = store.channels.get(message.channelId)?.name ?? ''
+    data.channel_name = ctx.channelName ?? ''
     type = message.threadId ? 'thread.reply' : 'message.created'
   } else {
     data.conversation_id = message.conversationId
-    const conv = message.conversationId ? store.mail.conversation(message.workspaceId, message.conversationId) : undefined
-    type = message.threadId ? 'thread.reply' : conv?.kind === 'group' ? 'group_dm.received' : 'dm.received'
+    type = message.threadId ? 'thread.reply' : ctx.conversationKind === 'group' ? 'group_dm.received' : 'dm.received'
   }
   return { type, data }
+}
+
+export function messagePayload(store: Store, message: MessageRow): MessagePayload {
+  const conv = message.conversationId ? store.mail.conversation(message.workspaceId, message.conversationId) : undefined
+  return payloadOf(message, {
+    senderName: store.agents.get(message.agentId)?.name ?? 'unknown',
+    channelName: message.channelId ? store.channels.get(message.channelId)?.name ?? '' : null,
+    conversationKind: conv?.kind ?? null,
+  })
 }

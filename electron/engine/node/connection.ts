@@ -3,6 +3,7 @@
  * frame handling and outbound mail, so a replay and a fresh delivery can never
  * interleave and reorder seqs.
  */
+import type { Socket } from 'node:net'
 import { WebSocket } from 'ws'
 import type { Logger } from '../context'
 import { newId } from '../ids'
@@ -17,6 +18,14 @@ export class NodeConnection {
   cursorAware = false
   /** Cursor-aware only: agents whose register reply (with the cursor) was written. */
   readonly readyAgents = new Set<string>()
+  /** Agents (by name) this legacy broker acked above 0 on this socket: it holds a cursor for them. */
+  readonly cursorShown = new Set<string>()
+  /**
+   * Per agent, the highest seq written on this socket in order, from a read of the store
+   * that covered everything pending below it: mail committed right after can go out from
+   * memory when it starts at the next seq. Absent = unknown, read the store.
+   */
+  readonly sentThrough = new Map<string, number>()
   private chain: Promise<void> = Promise.resolve()
 
   constructor(
@@ -45,6 +54,60 @@ export class NodeConnection {
         resolve(false)
       }
     })
+  }
+
+  /**
+   * Writes a frame now; `done` learns whether the write succeeded. False (and no `done`)
+   * if the socket is not open. Frames keep their order on the socket.
+   */
+  write(frame: object, done?: (ok: boolean) => void): boolean {
+    if (!this.open) return false
+    try {
+      this.ws.send(JSON.stringify(frame), done && ((err) => done(!err)))
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /**
+   * Runs `fn` with the TCP socket corked, so the frames it writes leave in one write
+   * (one syscall for a batch instead of one per frame). ws keeps its socket private; when
+   * it is not reachable the frames simply go out one by one.
+   */
+  corked<T>(fn: () => T): T {
+    const socket = (this.ws as unknown as { _socket?: Socket })._socket
+    if (!socket || typeof socket.cork !== 'function') return fn()
+    socket.cork()
+    try {
+      return fn()
+    } finally {
+      socket.uncork()
+    }
+  }
+
+  /**
+   * Backpressure: resolves at once while no more than `bytes` wait to be flushed, else when
+   * the socket has drained (or closed).
+   */
+  whenFlushedAbove(bytes: number): Promise<void> {
+    const socket = (this.ws as unknown as { _socket?: Socket })._socket
+    if (!this.open || this.ws.bufferedAmount <= bytes || !socket || !socket.writableNeedDrain) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = () => {
+        socket.off('drain', done)
+        socket.off('close', done)
+        resolve()
+      }
+      socket.once('drain', done)
+      socket.once('close', done)
+    })
+  }
+
+  /** Forget what was written for an agent (it left this node, or its mail must be re-read). */
+  forget(agentId?: string): void {
+    if (agentId === undefined) this.sentThrough.clear()
+    else this.sentThrough.delete(agentId)
   }
 
   /** Queue work behind everything already running for this node. Never rejects. */

@@ -99,6 +99,9 @@ function decode(text: string): Decoded {
 
 export async function handleFrame(ctx: EngineContext, conn: NodeConnection, text: string): Promise<void> {
   const decoded = decode(text)
+  // Acks wait for the turn's group commit; anything else sees them applied first (the
+  // register reply carries the cursor, a replay starts from it).
+  if (decoded.ok !== true || decoded.frame.type !== 'delivery.ack') ctx.router.flushWrites()
   if (decoded.ok === 'recover') {
     const parsed = agentRecoverSchema.safeParse(decoded.raw)
     if (!parsed.success) {
@@ -134,6 +137,7 @@ export async function handleFrame(ctx: EngineContext, conn: NodeConnection, text
       case 'node.deregister':
         conn.registered = false
         conn.readyAgents.clear()
+        conn.forget()
         ctx.store.nodes.markLost(conn.nodeId)
         ctx.actions.nodeLost(conn.nodeId)
         return
@@ -240,9 +244,11 @@ async function onAgentRegister(ctx: EngineContext, conn: NodeConnection, f: Agen
  */
 async function finishAgentBinding(ctx: EngineContext, conn: NodeConnection, agentId: string, requestId: string, token: string): Promise<void> {
   const { store } = ctx
-  const cursor = store.mail.compactCursor(agentId)
-  // A legacy broker opens a fresh session (first seq 1) for every agent.register.
-  if (!conn.cursorAware) store.agents.setWireSeqBase(agentId, cursor)
+  // Skips a leading run of finished rows. A legacy broker's wire base is not reset here: one
+  // that kept its cursor across a reconnect re-sends agent.register and expects the next seq
+  // (seq 1 would read as Stale: acked, never typed). One without a cursor says so with a Gap
+  // ack of 0, and only then is the agent renumbered (rebaseAfterGap).
+  store.mail.compactCursor(agentId)
   const agent = store.agents.get(agentId)
   if (!agent) throw new FrameError('agent_not_found', 'agent vanished')
   const general = store.channels.byName(conn.workspaceId, 'general')
@@ -251,6 +257,8 @@ async function finishAgentBinding(ctx: EngineContext, conn: NodeConnection, agen
   const data: Record<string, unknown> = { agent_id: agent.id, token, name: agent.name }
   if (conn.cursorAware) data.delivery_ack_seq = agent.deliveryAckSeq
   if (!(await reply(conn, requestId, data))) return
+  // A (re-)registered agent may be a respawn whose cursor the broker dropped.
+  conn.cursorShown.delete(agent.name)
   // Reply first, then mail: ws ordering guarantees the broker knows the agent.
   conn.readyAgents.add(agent.id)
   await ctx.router.pump(conn, agent.id, true)
@@ -276,18 +284,41 @@ function onAgentDeregister(ctx: EngineContext, conn: NodeConnection, f: AgentDer
   if (!agent || agent.workspaceId !== conn.workspaceId || agent.nodeId !== conn.nodeId) return
   ctx.store.agents.bind(agent.id, null, 'offline')
   conn.readyAgents.delete(agent.id)
+  conn.forget(agent.id)
 }
 
-function onAck(ctx: EngineContext, conn: NodeConnection, f: DeliveryAckFrame): void {
-  const agent = ctx.store.agents.byName(conn.workspaceId, f.agent)
-  if (!agent || agent.nodeId !== conn.nodeId) {
-    ctx.log('warn', 'ack for an agent not hosted by this node ignored', { node_id: conn.nodeId, agent: f.agent })
+/**
+ * Acks are coalesced: the highest per agent of this turn is committed with the turn's
+ * other mailbox writes (router.nodeAck), which also checks that this node hosts the agent.
+ */
+async function onAck(ctx: EngineContext, conn: NodeConnection, f: DeliveryAckFrame): Promise<void> {
+  // up_to_seq 0 acks nothing. From a legacy broker it is a Gap answer from an agent it holds no
+  // cursor for (a restarted broker, a respawn): it wants seq 1 (node-protocol §4.2).
+  if (f.up_to_seq === 0) {
+    if (!conn.cursorAware && !conn.cursorShown.has(f.agent)) await rebaseAfterGap(ctx, conn, f.agent)
     return
   }
-  // up_to_seq 0 is "nothing" (a legacy broker acks a gap with 0), whatever the base.
-  if (f.up_to_seq === 0) return
-  const rows = ctx.store.mail.ackUpTo(agent.id, f.up_to_seq + ctx.router.wireBase(conn, agent), ctx.config.now())
-  ctx.router.changed(rows)
+  // A positive ack shows the broker holds a cursor for this agent: a later 0 can only be a
+  // late answer to a frame sent before a rebase, and must not renumber again.
+  conn.cursorShown.add(f.agent)
+  ctx.router.nodeAck(conn, f.agent, f.up_to_seq)
+}
+
+/**
+ * A legacy broker without a cursor for the agent answered a seq > 1 with a Gap: number the
+ * agent's open mail from 1 again (wire seq = seq - base, base = the engine's ack cursor) and
+ * send it again. Once renumbered, further Gap answers to the old numbers change nothing.
+ */
+async function rebaseAfterGap(ctx: EngineContext, conn: NodeConnection, name: string): Promise<void> {
+  ctx.router.flushWrites() // acks of this turn first: the cursor must be current
+  const agent = ctx.store.agents.byName(conn.workspaceId, name)
+  if (!agent || agent.nodeId !== conn.nodeId) return
+  const cursor = ctx.store.mail.compactCursor(agent.id)
+  if (agent.wireSeqBase === cursor) return
+  ctx.store.agents.setWireSeqBase(agent.id, cursor)
+  ctx.log('info', 'legacy broker has no cursor for the agent; renumbered from 1', { node_id: conn.nodeId, agent: name, base: cursor })
+  conn.forget(agent.id) // what this socket carried was numbered on the old base: re-read it
+  await ctx.router.pump(conn, agent.id, true)
 }
 
 async function onInventory(ctx: EngineContext, conn: NodeConnection, f: InventorySyncFrame): Promise<void> {

@@ -5,7 +5,7 @@ import type { EngineContext } from '../context'
 import { parseBody, parseLimit } from '../http/body'
 import { requireAgent, requireReader, type AppEnv } from '../http/auth'
 import { ApiError, notFound, ok } from '../http/envelope'
-import { idempotentMessageId, newId } from '../ids'
+import { idempotentMessageId, newId, newMessageId } from '../ids'
 import type { ChannelRow } from '../store/types'
 import { channelView, iso, messageView } from '../views'
 
@@ -79,16 +79,22 @@ export function channelRoutes(ctx: EngineContext): Hono<AppEnv> {
     const body = await parseBody(c, postSchema)
     const key = c.req.header('idempotency-key')
     if (key && key.length > 200) throw new ApiError(400, 'invalid_request', 'Idempotency-Key: at most 200 characters')
-    const messageId = key ? idempotentMessageId(workspace.id, agent.id, key) : newId('msg_')
+    const messageId = key ? idempotentMessageId(workspace.id, agent.id, key) : newMessageId()
     const existing = key ? store.mail.message(workspace.id, messageId) : undefined
     if (existing) return ok(c, { ...messageView(existing, agent.name, { channel_name: ch.name }), replayed: true })
-    const result = store.mail.postChannelMessage({
-      workspaceId: workspace.id, from: agent, channel: ch, messageId, text: body.text,
+    const result = await ctx.router.post({
+      kind: 'channel', workspaceId: workspace.id, from: agent, channel: ch, messageId, text: body.text,
       mode: body.mode ?? 'wait', attachments: body.attachments ?? [], now: ctx.config.now(),
       ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
     })
+    if (result.status === 'failed') throw result.error
+    if (result.status !== 'posted') {
+      // The same Idempotency-Key posted earlier in the same group commit.
+      const first = store.mail.message(workspace.id, messageId)
+      if (!first) throw new ApiError(500, 'internal_error', `unexpected post outcome ${result.status}`)
+      return ok(c, { ...messageView(first, agent.name, { channel_name: ch.name }), replayed: true })
+    }
     if (result.rejected.length) ctx.log('warn', 'channel fan-out hit mailbox cap', { channel: ch.name, rejected: result.rejected })
-    ctx.router.posted(result.message, result.deliveries, result.failures)
     return ok(c, { ...messageView(result.message, agent.name, { channel_name: ch.name }), rejected_recipients: result.rejected }, 201)
   })
 

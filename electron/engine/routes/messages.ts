@@ -9,8 +9,8 @@ import type { EngineContext } from '../context'
 import { parseBody, parseLimit } from '../http/body'
 import { requireAgent, requireReader, type AppEnv } from '../http/auth'
 import { ApiError, notFound, ok } from '../http/envelope'
-import { idempotentMessageId, newId } from '../ids'
-import type { AgentRow, ConversationRow, MessageRow, WorkspaceRow } from '../store/types'
+import { idempotentMessageId, newId, newMessageId } from '../ids'
+import type { AgentRow, ConversationRow, DeliveryRow, MessageRow, PostInput, PostOutcome, WorkspaceRow } from '../store/types'
 import { deliveryView, iso, messageView } from '../views'
 
 const postSchema = z.object({
@@ -60,7 +60,7 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
   /** Idempotency-Key → a derived message id and the message if it was already written. */
   const idempotency = (c: { req: { header(name: string): string | undefined } }, ws: WorkspaceRow, sender: AgentRow) => {
     const key = c.req.header('idempotency-key')
-    if (!key) return { id: newId('msg_'), existing: undefined }
+    if (!key) return { id: newMessageId(), existing: undefined }
     if (key.length > 200) throw new ApiError(400, 'invalid_request', 'Idempotency-Key: at most 200 characters')
     const id = idempotentMessageId(ws.id, sender.id, key)
     return { id, existing: store.mail.message(ws.id, id) }
@@ -76,14 +76,28 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     return m
   }
 
+  /**
+   * A group-committed post's outcome for a route: the committed post, 'mailbox_full', or
+   * `{replayed}` when the same Idempotency-Key was posted earlier in the same commit.
+   */
+  const committed = (outcome: PostOutcome, ws: WorkspaceRow, messageId: string) => {
+    if (outcome.status === 'failed') throw outcome.error
+    if (outcome.status === 'mailbox_full') return 'mailbox_full' as const
+    if (outcome.status === 'duplicate') {
+      const existing = store.mail.message(ws.id, messageId)
+      if (!existing) throw new ApiError(409, 'conflict', 'message id already taken')
+      return { replayed: existing }
+    }
+    return outcome
+  }
+
   app.post('/dm', async (c) => {
     const { workspace, agent: sender } = requireAgent(c)
     const body = await parseBody(c, dmRequestSchema)
     const to = agentNamed(workspace, body.to)
     if (to.id === sender.id) throw new ApiError(400, 'cannot_dm_self', 'cannot send a DM to yourself')
     const idem = idempotency(c, workspace, sender)
-    if (idem.existing) {
-      const m = idem.existing
+    const replay = (m: MessageRow) => {
       const d = store.mail.deliveriesForMessage(m.id)[0]
       return ok(c, {
         id: m.id, conversation_id: m.conversationId,
@@ -91,22 +105,24 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
         created_at: iso(m.createdAt), delivery: d ? { id: d.id, seq: d.seq, status: d.status } : null, replayed: true,
       })
     }
-    const result = store.mail.postDm({
-      workspaceId: workspace.id, from: sender, to, conversationId: newId('conv_'), messageId: idem.id,
+    if (idem.existing) return replay(idem.existing)
+    const result = committed(await ctx.router.post({
+      kind: 'dm', workspaceId: workspace.id, from: sender, to, conversationId: newId('conv_'), messageId: idem.id,
       text: body.text, mode: body.mode ?? 'wait', attachments: body.attachments ?? [], now: ctx.config.now(),
       ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
-    })
-    if (!result.ok) {
+    }), workspace, idem.id)
+    if (result === 'mailbox_full') {
       throw new ApiError(429, 'mailbox_full', `mailbox of "${to.name}" is full (${ctx.config.maxInFlightPerAgent} messages in flight); retry after it acks`)
     }
-    ctx.router.posted(result.message, [result.delivery])
+    if ('replayed' in result) return replay(result.replayed)
     const m = result.message
+    const delivery = result.deliveries[0] as DeliveryRow
     return ok(c, {
       id: m.id,
-      conversation_id: result.conversation.id,
+      conversation_id: result.conversation?.id ?? m.conversationId,
       message: { id: m.id, agent_id: sender.id, agent_name: sender.name, text: m.text, injection_mode: m.mode, attachments: m.attachments },
       created_at: iso(m.createdAt),
-      delivery: { id: result.delivery.id, seq: result.delivery.seq, status: result.delivery.status },
+      delivery: { id: delivery.id, seq: delivery.seq, status: delivery.status },
     }, 201)
   })
 
@@ -141,12 +157,12 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     const nameOf = nameCache()
     const view: Record<string, unknown> = conversationView(conv, nameOf)
     if (body.text) {
-      const result = store.mail.postConversation({
-        workspaceId: workspace.id, from: agent, conversation: conv, messageId: newId('msg_'), text: body.text, mode: 'wait',
+      const messageId = newMessageId()
+      const result = committed(await ctx.router.post({
+        kind: 'conversation', workspaceId: workspace.id, from: agent, conversation: conv, messageId, text: body.text, mode: 'wait',
         attachments: [], now: ctx.config.now(), ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
-      })
-      ctx.router.posted(result.message, result.deliveries, result.failures)
-      view.message = fullView(result.message, nameOf)
+      }), workspace, messageId)
+      if (result !== 'mailbox_full') view.message = fullView('replayed' in result ? result.replayed : result.message, nameOf)
     }
     return ok(c, view, 201)
   })
@@ -164,11 +180,12 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     const body = await parseBody(c, postSchema)
     const idem = idempotency(c, workspace, agent)
     if (idem.existing) return ok(c, { ...fullView(idem.existing, nameCache()), replayed: true })
-    const result = store.mail.postConversation({
-      workspaceId: workspace.id, from: agent, conversation: conv, messageId: idem.id, text: body.text, mode: body.mode ?? 'wait',
+    const result = committed(await ctx.router.post({
+      kind: 'conversation', workspaceId: workspace.id, from: agent, conversation: conv, messageId: idem.id, text: body.text, mode: body.mode ?? 'wait',
       attachments: body.attachments ?? [], now: ctx.config.now(), ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
-    })
-    ctx.router.posted(result.message, result.deliveries, result.failures)
+    }), workspace, idem.id)
+    if (result === 'mailbox_full') throw new ApiError(500, 'internal_error', 'unexpected mailbox_full')
+    if ('replayed' in result) return ok(c, { ...fullView(result.replayed, nameCache()), replayed: true })
     const m = result.message
     // The DM send shape (conversation_id, message{…}, created_at) plus the flat message fields.
     return ok(c, {
@@ -221,17 +238,19 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
       workspaceId: workspace.id, from: agent, threadId: parent.id, messageId: idem.id, text: body.text, mode: body.mode ?? 'wait',
       attachments: body.attachments ?? [], now: ctx.config.now(), ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
     } as const
-    let result
+    let input: PostInput
     if (parent.channelId) {
       const channel = store.channels.get(parent.channelId)
       if (!channel) throw notFound('channel')
-      result = store.mail.postChannelMessage({ ...common, channel })
+      input = { kind: 'channel', ...common, channel }
     } else {
       const conversation = parent.conversationId ? store.mail.conversation(workspace.id, parent.conversationId) : undefined
       if (!conversation) throw notFound('conversation')
-      result = store.mail.postConversation({ ...common, conversation })
+      input = { kind: 'conversation', ...common, conversation }
     }
-    ctx.router.posted(result.message, result.deliveries, result.failures)
+    const result = committed(await ctx.router.post(input), workspace, idem.id)
+    if (result === 'mailbox_full') throw new ApiError(500, 'internal_error', 'unexpected mailbox_full')
+    if ('replayed' in result) return ok(c, { ...fullView(result.replayed, nameCache()), replayed: true })
     return ok(c, { ...fullView(result.message, nameCache()), rejected_recipients: result.rejected }, 201)
   })
 
@@ -246,6 +265,7 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     const { workspace, agent } = requireAgent(c)
     const m = readableMessage(workspace, agent, c.req.param('id'))
     const now = ctx.config.now()
+    ctx.router.flushWrites()
     const acked = store.mail.markRead(m.id, agent.id, now)
     if (acked) ctx.router.changed([acked])
     return ok(c, { message_id: m.id, agent_name: agent.name, read_at: iso(now), delivery_acked: !!acked })
@@ -329,6 +349,8 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
   })
 
   const ownDelivery = (ws: WorkspaceRow, agent: AgentRow, id: string) => {
+    // Its state may be waiting in the writer (a delivered mark, an ack): commit first.
+    ctx.router.flushWrites()
     const d = store.mail.delivery(ws.id, id)
     if (!d || d.agentId !== agent.id) throw notFound('delivery')
     return d
@@ -357,7 +379,7 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     const moved = store.mail.deferOne(d.id)
     if (moved) {
       ctx.router.changed([moved])
-      ctx.router.notify([agent.id])
+      ctx.router.requeued(agent.id)
     }
     return ok(c, deliveryView(moved ?? d, agent.name))
   })

@@ -176,4 +176,27 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX deliveries_inflight ON deliveries(agent_id, status, expires_at);
   `,
+  // 4: group commit (see mailbox/writer.ts). The store writes a message's FTS row itself,
+  // once per transaction after its posts (SqliteMail.writing): an FTS5 table flushes its
+  // pending terms as a new segment at every savepoint, and the trigger-driven insert opened
+  // one per message, most of a post's cost. Every unfinished row lies above its agent's ack
+  // cursor, so the per-agent queries range over UNIQUE(agent_id, seq) from the cursor up and
+  // the two (agent_id, status, …) indexes go: each cost an entry per post and a move per
+  // status change (queued → delivered → acked), the bulk of the pages a commit wrote.
+  // The message indexes skip NULLs (a DM has no channel, most messages no thread), and the
+  // FTS table keeps no per-row sizes (nothing ranks by bm25): pages a post no longer writes.
+  `
+  DROP TRIGGER messages_fts_ai;
+  DROP INDEX deliveries_agent;
+  DROP INDEX deliveries_inflight;
+  DROP INDEX messages_channel;
+  DROP INDEX messages_conversation;
+  DROP INDEX messages_thread;
+  CREATE INDEX messages_channel ON messages(channel_id) WHERE channel_id IS NOT NULL;
+  CREATE INDEX messages_conversation ON messages(conversation_id) WHERE conversation_id IS NOT NULL;
+  CREATE INDEX messages_thread ON messages(thread_id) WHERE thread_id IS NOT NULL;
+  DROP TABLE messages_fts;
+  CREATE VIRTUAL TABLE messages_fts USING fts5(text, content='messages', content_rowid='rowid', columnsize=0);
+  INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+  `,
 ]

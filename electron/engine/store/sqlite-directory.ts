@@ -146,12 +146,18 @@ export class SqliteNodes implements NodeStore {
   }
 
   markRegistered(id: string, p: NodeRegisterPatch): void {
-    this
-      .stmt(
-        `UPDATE nodes SET name = ?, version = ?, machine_id = COALESCE(?, machine_id), capabilities = ?, tags = ?,
-          max_agents = ?, status = 'online', last_heartbeat_at = ? WHERE id = ?`,
-      )
-      .run(p.name, p.version, p.machineId, JSON.stringify(p.capabilities), JSON.stringify(p.tags), p.maxAgents, p.at, id)
+    this.db.transaction(() => {
+      this
+        .stmt(
+          `UPDATE nodes SET name = ?, version = ?, machine_id = COALESCE(?, machine_id), capabilities = ?, tags = ?,
+            max_agents = ?, status = 'online', last_heartbeat_at = ? WHERE id = ?`,
+        )
+        .run(p.name, p.version, p.machineId, JSON.stringify(p.capabilities), JSON.stringify(p.tags), p.maxAgents, p.at, id)
+      // Agents still bound to the node were taken offline with its socket (markLost); a released
+      // one is unbound (node_id NULL). A broker that reconnects re-sends node.register and may
+      // never re-send agent.register (the upstream broker does not), so they come back here.
+      this.stmt("UPDATE agents SET status = 'active' WHERE node_id = ? AND status = 'offline' AND revoked_at IS NULL").run(id)
+    })()
   }
 
   heartbeat(id: string, p: NodeHeartbeatPatch): void {
@@ -284,10 +290,10 @@ export class SqliteAgents implements AgentStore {
   pendingCount(id: string, now: number): number {
     const r = this
       .stmt(
-        `SELECT COUNT(*) AS n FROM deliveries d JOIN agents a ON a.id = d.agent_id
-         WHERE d.agent_id = ? AND d.status IN ('queued', 'delivered') AND d.seq > a.delivery_ack_seq AND d.expires_at > ?`,
+        `SELECT COUNT(*) AS n FROM deliveries
+         WHERE agent_id = ? AND seq > (SELECT delivery_ack_seq FROM agents WHERE id = ?) AND status IN ('queued', 'delivered') AND expires_at > ?`,
       )
-      .get(id, now) as { n: number }
+      .get(id, id, now) as { n: number }
     return r.n
   }
 }

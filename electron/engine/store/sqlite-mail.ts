@@ -10,8 +10,9 @@ import { cachedStatement } from './statements'
 import type { DeliveryStatus } from '../../../shared/wire'
 import { deliveryId, newId } from '../ids'
 import type {
-  AgentRow, ConversationRow, DeliveryFailureRow, DeliveryRow, InboxRow, InjectionMode, MailStore, MessageRow,
-  PostChannelInput, PostChannelResult, PostConversationInput, PostDmInput, PostDmResult, SearchQuery,
+  AgentRow, ConversationRow, DeliveryFailureRow, DeliveryRow, InboxRow, InjectionMode, MailBatch, MailBatchResult, MailItem,
+  MailStore, MessageRow, PostChannelInput, PostChannelResult, PostConversationInput, PostDmInput, PostDmResult, PostInput,
+  PostOutcome, SearchQuery,
 } from './types'
 
 type Raw = Record<string, unknown>
@@ -97,7 +98,28 @@ interface FanOut {
 }
 
 export class SqliteMail implements MailStore {
+  /** Messages written in the current transaction, FTS-indexed at its end (see `writing`). */
+  private readonly unindexed: Array<[number | bigint, string]> = []
+
   constructor(private readonly db: Database) {}
+
+  /**
+   * A write transaction that inserts messages: their FTS rows go in at the end, after every
+   * savepoint of the transaction (FTS5 flushes a segment per savepoint it sees pending terms at).
+   */
+  private writing<T>(fn: () => T): T {
+    return this.db.transaction((): T => {
+      this.unindexed.length = 0
+      try {
+        const out = fn()
+        const index = this.stmt('INSERT INTO messages_fts (rowid, text) VALUES (?, ?)')
+        for (const [rowid, text] of this.unindexed) index.run(rowid, text)
+        return out
+      } finally {
+        this.unindexed.length = 0
+      }
+    })()
+  }
 
   private stmt(sql: string) {
     return cachedStatement(this.db, sql)
@@ -105,18 +127,36 @@ export class SqliteMail implements MailStore {
 
   private inFlight(agentId: string, now: number): number {
     const r = this
-      .stmt("SELECT COUNT(*) AS n FROM deliveries WHERE agent_id = ? AND status IN ('queued', 'delivered') AND expires_at > ?")
-      .get(agentId, now) as { n: number }
+      .stmt(
+        `SELECT COUNT(*) AS n FROM deliveries WHERE agent_id = ? AND seq > (SELECT delivery_ack_seq FROM agents WHERE id = ?)
+           AND status IN ('queued', 'delivered') AND expires_at > ?`,
+      )
+      .get(agentId, agentId, now) as { n: number }
     return r.n
   }
 
+  /**
+   * Depth cap. Every queued|delivered row lies above the ack cursor (a cumulative ack
+   * finishes all rows at or below it), so `delivery_seq - delivery_ack_seq` bounds the
+   * in-flight count from above: only an agent near the cap pays for counting its rows.
+   */
+  private atCap(agentId: string, now: number, maxInFlight: number): boolean {
+    const a = this.stmt('SELECT delivery_seq, delivery_ack_seq FROM agents WHERE id = ?').get(agentId) as
+      | { delivery_seq: number; delivery_ack_seq: number }
+      | undefined
+    if (a && a.delivery_seq - a.delivery_ack_seq < maxInFlight) return false
+    return this.inFlight(agentId, now) >= maxInFlight
+  }
+
+  /** Must run inside `writing` (the FTS row is written at its end). */
   private insertMessage(m: MessageInsert): MessageRow {
-    this
+    const { lastInsertRowid } = this
       .stmt(
         `INSERT INTO messages (id, workspace_id, agent_id, channel_id, conversation_id, text, mode, attachments, thread_id, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(m.id, m.workspaceId, m.agentId, m.channelId, m.conversationId, m.text, m.mode, JSON.stringify(m.attachments), m.threadId, m.createdAt)
+    this.unindexed.push([lastInsertRowid, m.text])
     return { ...m }
   }
 
@@ -157,7 +197,7 @@ export class SqliteMail implements MailStore {
     const failures: DeliveryFailureRow[] = []
     for (const r of f.recipients) {
       if (r.id === f.from.id) continue
-      if (this.inFlight(r.id, f.now) >= f.maxInFlight) {
+      if (this.atCap(r.id, f.now, f.maxInFlight)) {
         rejected.push(r.name)
         const failure: DeliveryFailureRow = {
           id: newId('dfail_'), workspaceId: f.workspaceId, messageId: f.message.id, recipientId: r.id, senderId: f.from.id,
@@ -174,65 +214,105 @@ export class SqliteMail implements MailStore {
     return { message: f.message, deliveries, rejected, failures }
   }
 
-  postDm(input: PostDmInput): PostDmResult {
-    return this.db.transaction((): PostDmResult => {
-      // Reject-new: the cap is checked before anything is written.
-      if (this.inFlight(input.to.id, input.now) >= input.maxInFlight) return { ok: false, reason: 'mailbox_full' }
-      const [a, b] = [input.from.id, input.to.id].sort()
-      let conv = this
+  /** The DM write; runs inside the caller's transaction. */
+  private writeDm(input: PostDmInput): PostDmResult {
+    // Reject-new: the cap is checked before anything is written.
+    if (this.atCap(input.to.id, input.now, input.maxInFlight)) return { ok: false, reason: 'mailbox_full' }
+    const [a, b] = [input.from.id, input.to.id].sort()
+    let conv = this
       .stmt("SELECT * FROM conversations WHERE workspace_id = ? AND agent_a = ? AND agent_b = ? AND kind = 'dm'")
-        .get(input.workspaceId, a, b) as Raw | undefined
-      if (!conv) {
-        this
-      .stmt("INSERT INTO conversations (id, workspace_id, agent_a, agent_b, kind, created_at) VALUES (?, ?, ?, ?, 'dm', ?)")
-          .run(input.conversationId, input.workspaceId, a, b, input.now)
-        const add = this.stmt('INSERT OR IGNORE INTO conversation_members (conversation_id, agent_id, joined_at) VALUES (?, ?, ?)')
-        add.run(input.conversationId, a, input.now)
-        add.run(input.conversationId, b, input.now)
-        conv = { id: input.conversationId, workspace_id: input.workspaceId, agent_a: a, agent_b: b, kind: 'dm', name: null, created_at: input.now }
-      }
-      const conversation = toConversation(conv)
-      const message = this.insertMessage({
-        id: input.messageId, workspaceId: input.workspaceId, agentId: input.from.id, channelId: null,
-        conversationId: conversation.id, text: input.text, mode: input.mode, attachments: input.attachments, threadId: null, createdAt: input.now,
-      })
-      const delivery = this.insertDelivery(input.workspaceId, message, input.to.id, input.now, input.ttlMs)
-      return { ok: true, message, conversation, delivery }
-    })()
+      .get(input.workspaceId, a, b) as Raw | undefined
+    if (!conv) {
+      this
+        .stmt("INSERT INTO conversations (id, workspace_id, agent_a, agent_b, kind, created_at) VALUES (?, ?, ?, ?, 'dm', ?)")
+        .run(input.conversationId, input.workspaceId, a, b, input.now)
+      const add = this.stmt('INSERT OR IGNORE INTO conversation_members (conversation_id, agent_id, joined_at) VALUES (?, ?, ?)')
+      add.run(input.conversationId, a, input.now)
+      add.run(input.conversationId, b, input.now)
+      conv = { id: input.conversationId, workspace_id: input.workspaceId, agent_a: a, agent_b: b, kind: 'dm', name: null, created_at: input.now }
+    }
+    const conversation = toConversation(conv)
+    const message = this.insertMessage({
+      id: input.messageId, workspaceId: input.workspaceId, agentId: input.from.id, channelId: null,
+      conversationId: conversation.id, text: input.text, mode: input.mode, attachments: input.attachments, threadId: null, createdAt: input.now,
+    })
+    const delivery = this.insertDelivery(input.workspaceId, message, input.to.id, input.now, input.ttlMs)
+    return { ok: true, message, conversation, delivery }
+  }
+
+  /** The channel-post write; runs inside the caller's transaction. */
+  private writeChannelMessage(input: PostChannelInput): PostChannelResult {
+    const message = this.insertMessage({
+      id: input.messageId, workspaceId: input.workspaceId, agentId: input.from.id, channelId: input.channel.id,
+      conversationId: null, text: input.text, mode: input.mode, attachments: input.attachments, threadId: input.threadId ?? null,
+      createdAt: input.now,
+    })
+    const recipients = this
+      .stmt(
+        `SELECT a.id, a.name FROM channel_members m JOIN agents a ON a.id = m.agent_id
+         WHERE m.channel_id = ? AND a.id != ? ORDER BY a.name`,
+      )
+      .all(input.channel.id, input.from.id) as Array<{ id: string; name: string }>
+    return this.fanOut({ ...input, message, recipients })
+  }
+
+  /** The conversation-post write; runs inside the caller's transaction. */
+  private writeConversation(input: PostConversationInput): PostChannelResult {
+    const message = this.insertMessage({
+      id: input.messageId, workspaceId: input.workspaceId, agentId: input.from.id, channelId: null,
+      conversationId: input.conversation.id, text: input.text, mode: input.mode, attachments: input.attachments,
+      threadId: input.threadId ?? null, createdAt: input.now,
+    })
+    const recipients = this
+      .stmt(
+        `SELECT a.id, a.name FROM conversation_members m JOIN agents a ON a.id = m.agent_id
+         WHERE m.conversation_id = ? AND a.id != ? ORDER BY a.name`,
+      )
+      .all(input.conversation.id, input.from.id) as Array<{ id: string; name: string }>
+    return this.fanOut({ ...input, message, recipients })
+  }
+
+  postDm(input: PostDmInput): PostDmResult {
+    return this.writing(() => this.writeDm(input))
   }
 
   postChannelMessage(input: PostChannelInput): PostChannelResult {
-    return this.db.transaction((): PostChannelResult => {
-      const message = this.insertMessage({
-        id: input.messageId, workspaceId: input.workspaceId, agentId: input.from.id, channelId: input.channel.id,
-        conversationId: null, text: input.text, mode: input.mode, attachments: input.attachments, threadId: input.threadId ?? null,
-        createdAt: input.now,
-      })
-      const recipients = this
-      .stmt(
-          `SELECT a.id, a.name FROM channel_members m JOIN agents a ON a.id = m.agent_id
-           WHERE m.channel_id = ? AND a.id != ? ORDER BY a.name`,
-        )
-        .all(input.channel.id, input.from.id) as Array<{ id: string; name: string }>
-      return this.fanOut({ ...input, message, recipients })
-    })()
+    return this.writing(() => this.writeChannelMessage(input))
   }
 
   postConversation(input: PostConversationInput): PostChannelResult {
-    return this.db.transaction((): PostChannelResult => {
-      const message = this.insertMessage({
-        id: input.messageId, workspaceId: input.workspaceId, agentId: input.from.id, channelId: null,
-        conversationId: input.conversation.id, text: input.text, mode: input.mode, attachments: input.attachments,
-        threadId: input.threadId ?? null, createdAt: input.now,
-      })
-      const recipients = this
-      .stmt(
-          `SELECT a.id, a.name FROM conversation_members m JOIN agents a ON a.id = m.agent_id
-           WHERE m.conversation_id = ? AND a.id != ? ORDER BY a.name`,
-        )
-        .all(input.conversation.id, input.from.id) as Array<{ id: string; name: string }>
-      return this.fanOut({ ...input, message, recipients })
-    })()
+    return this.writing(() => this.writeConversation(input))
+  }
+
+  /** One post of a batch in its own savepoint: a failure rolls back this post only. */
+  private postIsolated(input: PostInput): PostOutcome {
+    const indexed = this.unindexed.length
+    try {
+      return this.db.transaction((): PostOutcome => {
+        if (input.kind === 'dm') {
+          const r = this.writeDm(input)
+          if (!r.ok) return { status: 'mailbox_full' }
+          return { status: 'posted', message: r.message, conversation: r.conversation, deliveries: [r.delivery], rejected: [], failures: [] }
+        }
+        const r = input.kind === 'channel' ? this.writeChannelMessage(input) : this.writeConversation(input)
+        return { status: 'posted', conversation: input.kind === 'conversation' ? input.conversation : null, ...r }
+      })()
+    } catch (error) {
+      this.unindexed.length = indexed // rolled back: nothing to index
+      // The id is taken: a retried Idempotency-Key (possibly twice in this very batch).
+      if (this.stmt('SELECT 1 FROM messages WHERE id = ?').get(input.messageId)) return { status: 'duplicate' }
+      return { status: 'failed', error }
+    }
+  }
+
+  commit(batch: MailBatch): MailBatchResult {
+    return this.writing((): MailBatchResult => {
+      const mark = this.stmt("UPDATE deliveries SET status = 'delivered', delivered_at = ? WHERE id = ? AND status = 'queued'")
+      const delivered = batch.delivered.map((id) => mark.run(batch.at, id).changes > 0)
+      const acks = batch.acks.map((a) => this.ackRows(a.agentId, a.upToSeq, batch.at))
+      const posts = batch.posts.map((p) => this.postIsolated(p))
+      return { delivered, acks, posts }
+    })
   }
 
   createGroup(conv: ConversationRow, memberIds: string[]): void {
@@ -328,6 +408,40 @@ export class SqliteMail implements MailStore {
       .all(agentId, now) as Raw[]).map(toDelivery)
   }
 
+  pendingMail(agentId: string, now: number, afterSeq: number, includeDelivered: boolean, limit: number): MailItem[] {
+    const agent = this.stmt('SELECT delivery_ack_seq FROM agents WHERE id = ?').get(agentId) as { delivery_ack_seq: number } | undefined
+    if (!agent) return []
+    const statuses = includeDelivered ? "('queued', 'delivered')" : "('queued')"
+    const rows = this
+      .stmt(
+        `SELECT d.*, m.agent_id AS m_agent_id, m.channel_id AS m_channel_id, m.conversation_id AS m_conversation_id, m.text AS m_text,
+                m.mode AS m_mode, m.attachments AS m_attachments, m.thread_id AS m_thread_id, m.created_at AS m_created_at,
+                s.name AS sender_name, c.name AS channel_name, cv.kind AS conversation_kind
+         FROM deliveries d
+         JOIN messages m ON m.id = d.message_id
+         LEFT JOIN agents s ON s.id = m.agent_id
+         LEFT JOIN channels c ON c.id = m.channel_id
+         LEFT JOIN conversations cv ON cv.id = m.conversation_id
+         WHERE d.agent_id = ? AND d.seq > ? AND d.status IN ${statuses} AND d.expires_at > ?
+         ORDER BY d.seq LIMIT ?`,
+      )
+      .all(agentId, Math.max(agent.delivery_ack_seq, afterSeq), now, limit) as Raw[]
+    return rows.map((r) => {
+      const delivery = toDelivery(r)
+      return {
+        delivery,
+        message: toMessage({
+          id: r.message_id, workspace_id: r.workspace_id, agent_id: r.m_agent_id, channel_id: r.m_channel_id,
+          conversation_id: r.m_conversation_id, text: r.m_text, mode: r.m_mode, attachments: r.m_attachments,
+          thread_id: r.m_thread_id, created_at: r.m_created_at,
+        }),
+        senderName: r.sender_name === null || r.sender_name === undefined ? 'unknown' : String(r.sender_name),
+        channelName: optStr(r.channel_name),
+        conversationKind: r.conversation_kind === 'group' ? 'group' : r.conversation_kind === 'dm' ? 'dm' : null,
+      }
+    })
+  }
+
   agentsWithQueued(now: number): string[] {
     return (this
       .stmt("SELECT DISTINCT agent_id FROM deliveries WHERE status = 'queued' AND expires_at > ?")
@@ -344,27 +458,33 @@ export class SqliteMail implements MailStore {
     return this.stmt("UPDATE deliveries SET status = 'delivered', delivered_at = ? WHERE id = ? AND status = 'queued'").run(at, id).changes > 0
   }
 
+  /** Cumulative ack; runs inside the caller's transaction. */
+  private ackRows(agentId: string, upToSeq: number, at: number): DeliveryRow[] {
+    const before = this.stmt('SELECT delivery_ack_seq FROM agents WHERE id = ?').get(agentId) as { delivery_ack_seq: number } | undefined
+    if (!before) return []
+    // Clamp to the high-water mark so a bogus ack cannot hide future mail behind the cursor.
+    const moved = this
+      .stmt(
+        `UPDATE agents SET delivery_ack_seq = MIN(?, delivery_seq)
+         WHERE id = ? AND delivery_ack_seq < MIN(?, delivery_seq)`,
+      )
+      .run(upToSeq, agentId, upToSeq).changes > 0
+    if (!moved) return []
+    // Rows at or below the old cursor are all finished already (acked or dead-lettered).
+    const rows = (this
+      .stmt(
+        `UPDATE deliveries SET status = 'acked', acked_at = ?
+         WHERE agent_id = ? AND seq > ? AND seq <= ? AND status IN ('queued', 'delivered', 'failed') RETURNING *`,
+      )
+      .all(at, agentId, before.delivery_ack_seq, upToSeq) as Raw[]).map(toDelivery)
+    // An ack also reads: receipts for every message it covered.
+    const receipt = this.stmt('INSERT OR IGNORE INTO message_reads (message_id, agent_id, read_at) VALUES (?, ?, ?)')
+    for (const r of rows) receipt.run(r.messageId, agentId, at)
+    return rows.sort((a, b) => a.seq - b.seq)
+  }
+
   ackUpTo(agentId: string, upToSeq: number, at: number): DeliveryRow[] {
-    return this.db.transaction((): DeliveryRow[] => {
-      // Clamp to the high-water mark so a bogus ack cannot hide future mail behind the cursor.
-      const moved = this
-      .stmt(
-          `UPDATE agents SET delivery_ack_seq = MIN(?, delivery_seq)
-           WHERE id = ? AND delivery_ack_seq < MIN(?, delivery_seq)`,
-        )
-        .run(upToSeq, agentId, upToSeq).changes > 0
-      if (!moved) return []
-      const rows = (this
-      .stmt(
-          `UPDATE deliveries SET status = 'acked', acked_at = ?
-           WHERE agent_id = ? AND seq <= ? AND status IN ('queued', 'delivered', 'failed') RETURNING *`,
-        )
-        .all(at, agentId, upToSeq) as Raw[]).map(toDelivery)
-      // An ack also reads: receipts for every message it covered.
-      const receipt = this.stmt('INSERT OR IGNORE INTO message_reads (message_id, agent_id, read_at) VALUES (?, ?, ?)')
-      for (const r of rows) receipt.run(r.messageId, agentId, at)
-      return rows.sort((a, b) => a.seq - b.seq)
-    })()
+    return this.db.transaction(() => this.ackRows(agentId, upToSeq, at))()
   }
 
   compactCursor(agentId: string): number {
@@ -441,11 +561,16 @@ export class SqliteMail implements MailStore {
     if (wanted.length === 0) return []
     const marks = wanted.map(() => '?').join(', ')
     const liveOnly = wanted.every((s) => s === 'queued' || s === 'delivered')
+    // Unfinished rows all lie above the ack cursor: start there instead of at the agent's first row.
+    const unfinished = wanted.every((s) => s === 'queued' || s === 'delivered' || s === 'failed')
+    const from = unfinished
+      ? Math.max(afterSeq, (this.stmt('SELECT delivery_ack_seq FROM agents WHERE id = ?').get(agentId) as { delivery_ack_seq: number } | undefined)?.delivery_ack_seq ?? 0)
+      : afterSeq
     return (this
       .stmt(
         `SELECT * FROM deliveries WHERE agent_id = ? AND seq > ? AND status IN (${marks}) AND (? = 0 OR expires_at > ?) ORDER BY seq LIMIT ?`,
       )
-      .all(agentId, afterSeq, ...wanted, liveOnly ? 1 : 0, now, limit) as Raw[]).map(toDelivery)
+      .all(agentId, from, ...wanted, liveOnly ? 1 : 0, now, limit) as Raw[]).map(toDelivery)
   }
 
   ackOne(id: string, at: number): DeliveryRow | undefined {
@@ -481,18 +606,19 @@ export class SqliteMail implements MailStore {
       .stmt(
         `SELECT c.name AS channel_name, COUNT(*) AS n FROM deliveries d
          JOIN messages m ON m.id = d.message_id JOIN channels c ON c.id = m.channel_id
-         WHERE d.agent_id = ? AND d.status IN ('queued', 'delivered', 'failed')
+         WHERE d.agent_id = ? AND d.seq > (SELECT delivery_ack_seq FROM agents WHERE id = ?) AND d.status IN ('queued', 'delivered', 'failed')
          GROUP BY c.id ORDER BY c.name`,
       )
-      .all(agentId) as Array<{ channel_name: string; n: number }>
+      .all(agentId, agentId) as Array<{ channel_name: string; n: number }>
     const dms = this
       .stmt(
         `SELECT m.conversation_id AS conversation_id, COUNT(*) AS n, MAX(m.rowid) AS last_rowid FROM deliveries d
          JOIN messages m ON m.id = d.message_id
-         WHERE d.agent_id = ? AND m.conversation_id IS NOT NULL AND d.status IN ('queued', 'delivered', 'failed')
+         WHERE d.agent_id = ? AND d.seq > (SELECT delivery_ack_seq FROM agents WHERE id = ?) AND m.conversation_id IS NOT NULL
+           AND d.status IN ('queued', 'delivered', 'failed')
          GROUP BY m.conversation_id ORDER BY last_rowid DESC`,
       )
-      .all(agentId) as Array<{ conversation_id: string; n: number; last_rowid: number }>
+      .all(agentId, agentId) as Array<{ conversation_id: string; n: number; last_rowid: number }>
     const lastStmt = this.stmt(
       'SELECT m.*, a.name AS from_name FROM messages m JOIN agents a ON a.id = m.agent_id WHERE m.rowid = ?',
     )

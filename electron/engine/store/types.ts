@@ -280,6 +280,62 @@ export interface InboxRow {
   unreadDms: Array<{ conversationId: string; fromName: string; unreadCount: number; lastMessage: MessageRow }>
 }
 
+/** One post of a group commit: a DM, a channel message, or a post into a conversation (group DM, thread reply). */
+export type PostInput =
+  | ({ kind: 'dm' } & PostDmInput)
+  | ({ kind: 'channel' } & PostChannelInput)
+  | ({ kind: 'conversation' } & PostConversationInput)
+
+/** What became of one post of a group commit. */
+export type PostOutcome =
+  | {
+      status: 'posted'
+      message: MessageRow
+      /** The conversation it went into (a first DM creates it); null for channel posts. */
+      conversation: ConversationRow | null
+      deliveries: DeliveryRow[]
+      rejected: string[]
+      failures: DeliveryFailureRow[]
+    }
+  /** DM only, reject-new: the recipient was at the cap; nothing was written. */
+  | { status: 'mailbox_full' }
+  /** The message id is already stored (a retried Idempotency-Key); nothing was written. */
+  | { status: 'duplicate' }
+  /** This post failed and was rolled back on its own; the rest of the batch stands. */
+  | { status: 'failed'; error: unknown }
+
+/**
+ * Mailbox writes gathered over one turn of the event loop, committed together. Applied in
+ * this order: delivered marks, cumulative acks (at most one per agent), posts in input order
+ * (seqs are assigned in that order, so per-agent order is the order of the array).
+ */
+export interface MailBatch {
+  at: number
+  /** Delivery ids written to a socket: guarded queued → delivered. */
+  delivered: string[]
+  acks: Array<{ agentId: string; upToSeq: number }>
+  posts: PostInput[]
+}
+
+export interface MailBatchResult {
+  /** Per `delivered` id: whether it moved (false: it had moved on, e.g. acked). */
+  delivered: boolean[]
+  /** Per ack: the rows it moved to acked, ascending seq (ackUpTo semantics). */
+  acks: DeliveryRow[][]
+  posts: PostOutcome[]
+}
+
+/** A delivery row with what a `deliver` frame needs of its message, read in one go. */
+export interface MailItem {
+  delivery: DeliveryRow
+  message: MessageRow
+  senderName: string
+  /** Channel posts: the channel's name. */
+  channelName: string | null
+  /** Conversation posts: the conversation's kind. */
+  conversationKind: 'dm' | 'group' | null
+}
+
 export interface MailStore {
   postDm(input: PostDmInput): PostDmResult
   postChannelMessage(input: PostChannelInput): PostChannelResult
@@ -294,6 +350,16 @@ export interface MailStore {
    * `queued` only, or `queued|delivered` for a replay.
    */
   pendingFor(agentId: string, now: number, includeDelivered: boolean): DeliveryRow[]
+  /**
+   * Rows to send to one agent with their messages, ascending seq, at most `limit`: seq above
+   * both the ack cursor and `afterSeq`, unexpired; `queued` only, or `queued|delivered` for a replay.
+   */
+  pendingMail(agentId: string, now: number, afterSeq: number, includeDelivered: boolean, limit: number): MailItem[]
+  /**
+   * Group commit: every write of `batch` in ONE transaction (one durable commit), each post
+   * isolated so its failure rolls back only itself. Durable when it returns.
+   */
+  commit(batch: MailBatch): MailBatchResult
   /** Agents that have at least one unexpired queued row (re-drive input). */
   agentsWithQueued(now: number): string[]
   /** Agents with rows written to a socket before `deliveredBefore` and still not acked. */
@@ -382,4 +448,28 @@ export interface Store {
   mail: MailStore
   invocations: InvocationStore
   close(): void
+}
+
+/**
+ * Promise-returning mirror of one repository interface: every method keeps its
+ * parameters and resolves to what the synchronous method returns. A mapped type, so a
+ * method added to a repository above appears here (and must be implemented) too.
+ */
+export type Promisified<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : T[K]
+}
+
+export type AsyncWorkspaceStore = Promisified<WorkspaceStore>
+export type AsyncNodeStore = Promisified<NodeStore>
+export type AsyncAgentStore = Promisified<AgentStore>
+export type AsyncChannelStore = Promisified<ChannelStore>
+export type AsyncMailStore = Promisified<MailStore>
+export type AsyncInvocationStore = Promisified<InvocationStore>
+
+/**
+ * The storage port for stores whose driver is asynchronous (PostgreSQL): the same
+ * repositories as `Store`, each method returning a promise; `close()` included.
+ */
+export type AsyncStore = {
+  [K in keyof Store]: Store[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : Promisified<Store[K]>
 }

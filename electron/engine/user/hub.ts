@@ -110,8 +110,8 @@ export class UserHub {
       if (typeof f.up_to_seq !== 'number' || !Number.isInteger(f.up_to_seq) || f.up_to_seq < 0) {
         return this.send(conn, { type: 'error', v: 1, code: 'invalid_message', message: 'up_to_seq: must be a non-negative integer' })
       }
-      const rows = this.store.mail.ackUpTo(conn.agentId, f.up_to_seq, this.now())
-      this.router.changed(rows)
+      this.router.flushWrites()
+      this.router.acked(conn.agentId, f.up_to_seq, this.store.mail.ackUpTo(conn.agentId, f.up_to_seq, this.now()))
       const agent = this.store.agents.get(conn.agentId)
       return this.send(conn, { type: 'acked', v: 1, up_to_seq: agent?.deliveryAckSeq ?? f.up_to_seq })
     }
