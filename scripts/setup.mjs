@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // One step before `npm start` / `npm test` / `npm run bench`: install dependencies when
 // node_modules is missing or older than the lockfile, build when the build is stale,
-// and (for tests) make sure a Chromium is there. Each step says what it does.
+// and (for tests) make sure a Chromium and PostgreSQL are there. Each step says what it does.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { findChromium } from './chromium.mjs'
+import { findInitdb } from './postgres.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const mode = process.argv[2] ?? 'app'
@@ -77,6 +78,23 @@ if (mode === 'test' && !findChromium()) {
     say('no Chromium found for the browser tests.')
     say('Install one (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM_PATH=/path/to/chromium, then run npm test again.')
     process.exit(1)
+  }
+}
+// 3b. PostgreSQL for the store conformance tests (a throwaway cluster per run; they skip,
+//     saying why, without one) and for benchmarking the Postgres store.
+if ((mode === 'test' || mode === 'bench') && !findInitdb()) {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+  if (isRoot && existsSync('/usr/bin/apt-get')) {
+    say("installing Debian's postgresql for the Postgres store tests (apt-get install postgresql)…")
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+    const update = spawnSync('apt-get', ['update', '-qq'], { cwd: root, stdio: 'inherit', env })
+    if (update.status === 0) {
+      spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'postgresql'], { cwd: root, stdio: 'inherit', env })
+    }
+  }
+  if (!findInitdb()) {
+    say('no PostgreSQL server (initdb) found: the Postgres store tests will be skipped, saying why.')
+    say('Install it (Debian/Ubuntu: sudo apt-get install postgresql) or set RELAY_TEST_PG_URL to a superuser URL of a running server.')
   }
 }
 // 4. The real agent CLIs the end-to-end suite and the CLI bench run (test/real-clis: a
