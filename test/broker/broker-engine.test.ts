@@ -91,6 +91,21 @@ describe('engine + broker + cat (walking skeleton)', () => {
     expect(n.steps(sent.message.id)).toEqual(['received', 'queued', 'typed', 'verified', 'acked'])
   })
 
+  it('a PTY paused for a slow viewer is read again while a message is typed into it, so the typing is verified by its echo', async () => {
+    const { w, n } = await nodeWithCat()
+    n.broker.setOutputPaused('catty', true)
+    expect(n.broker.outputPaused('catty')).toBe(true)
+    const alice = await w.api.ensureAgent(w.key, 'alice')
+    const sent = await w.api.sendDm(alice.token, { to: 'catty', text: 'typed-while-paused' })
+    await waitFor(async () => (await deliveries(w, sent.message.id)).some((d) => d.status === 'acked'), 'the engine records the ack')
+    const verified = n.events.find((e) => e.type === 'delivery' && e.step.msgId === sent.message.id && e.step.state === 'verified')
+    // Left paused, the echo is never read and the typing only passes on a timeout fallback.
+    expect(verified?.type === 'delivery' && verified.step.verification).toBe('echo')
+    expect(n.output.get('catty')).toContain('typed-while-paused')
+    // While a message waits, the viewer's pause is not taken up.
+    expect(n.broker.outputPaused('catty')).toBe(false)
+  })
+
   it('delivers several messages in order, each typed once', async () => {
     const { w, n } = await nodeWithCat()
     const bob = await w.api.ensureAgent(w.key, 'bob')
