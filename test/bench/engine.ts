@@ -29,9 +29,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
-import WebSocket, { WebSocketServer } from 'ws'
+import WebSocket from 'ws'
 import { startEngine, type RunningEngine } from '../../electron/engine'
 import { DELIVERY_CURSOR_CAPABILITY } from '../../shared/wire'
+import { floorWsRoundTrip } from './floors'
 
 export interface EngineBenchResult {
   messagesPerSecondTenAgents: number
@@ -292,26 +293,6 @@ async function drainAfterRestart(load: LoadThread, total: number): Promise<numbe
 const p = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((q / 100) * sorted.length) - 1))] as number
 const ms2 = (x: number) => Math.round(x * 100) / 100
 
-/** Loopback WS round trip, client and server on this thread (what run.ts calls the WS floor). */
-async function floorWsRoundTrip(n: number): Promise<number[]> {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
-  await new Promise((r) => wss.once('listening', r))
-  wss.on('connection', (s) => s.on('message', (d) => s.send(d)))
-  const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`)
-  await new Promise((r) => ws.once('open', r))
-  const out: number[] = []
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now()
-    await new Promise<void>((r) => {
-      ws.once('message', () => r())
-      ws.send(JSON.stringify({ i, text: 'x'.repeat(100) }))
-    })
-    out.push(performance.now() - t0)
-  }
-  ws.close()
-  await new Promise<void>((r) => wss.close(() => r()))
-  return out
-}
 
 /** One DM at a time; every wait is on an event (the deliver frame, the engine's ack record, the 201). */
 async function single(n: number, warmup: number) {

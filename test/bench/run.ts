@@ -14,8 +14,6 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { mkdtempSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
-import * as pty from 'node-pty'
-import WebSocket, { WebSocketServer } from 'ws'
 import { Broker, type BrokerEvent } from '../../electron/broker'
 import { EngineApi } from '../../electron/broker/engine-api'
 import { loopbackFetch } from '../../electron/host/loopback-fetch'
@@ -25,55 +23,11 @@ import { benchEngine } from './engine'
 import { benchUi } from './ui-bench'
 import { benchClis } from './clis'
 import { benchRelay, type RelayRun } from './relay'
+import { floorPtyEcho, floorWsRoundTrip } from './floors'
 import { aggregateTables, summarize, table, type Row } from './stats'
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 200)
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), `relay-bench-${p}-`))
-
-async function floorWsRoundTrip(n: number): Promise<number[]> {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
-  await new Promise((r) => wss.once('listening', r))
-  wss.on('connection', (s) => s.on('message', (d) => s.send(d)))
-  const port = (wss.address() as { port: number }).port
-  const ws = new WebSocket(`ws://127.0.0.1:${port}`)
-  await new Promise((r) => ws.once('open', r))
-  const out: number[] = []
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now()
-    await new Promise<void>((r) => {
-      ws.once('message', () => r())
-      ws.send(JSON.stringify({ i, text: 'x'.repeat(100) }))
-    })
-    out.push(performance.now() - t0)
-  }
-  ws.close()
-  wss.close()
-  return out
-}
-
-async function floorPtyEcho(n: number): Promise<number[]> {
-  const p = pty.spawn('cat', [], { cols: 200, rows: 30, cwd: '/tmp', env: process.env as Record<string, string> })
-  let buf = ''
-  let waiter: (() => void) | undefined
-  let needle = ''
-  p.onData((d) => {
-    buf += d
-    if (waiter && buf.includes(needle)) waiter()
-  })
-  const out: number[] = []
-  for (let i = 0; i < n; i++) {
-    needle = `floor-${i}-end`
-    buf = ''
-    const t0 = performance.now()
-    await new Promise<void>((r) => {
-      waiter = r
-      p.write(`${needle}\r`)
-    })
-    out.push(performance.now() - t0)
-  }
-  p.kill()
-  return out
-}
 
 async function relayRun(n: number) {
   const engine = await startEngine({ port: 0, dataDir: tmp('engine') })

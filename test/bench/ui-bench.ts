@@ -24,7 +24,7 @@
  * window (open it in Chrome DevTools → Performance, or chrome://tracing).
  */
 import { chromium, type Page } from 'playwright-core'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import WebSocket from 'ws'
@@ -392,7 +392,6 @@ async function idleRun(browser: Browser): Promise<Record<string, number>> {
     const latency = await inputLatency(page, names[0] as string, 20)
     const f = summarize(frames)
     const l = summarize(latency.samples)
-    const windowS = (m1.uptimeMs - m0.uptimeMs) / 1000
     await page.close()
     return {
       idleAgents: agents,

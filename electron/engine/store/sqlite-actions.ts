@@ -1,47 +1,12 @@
 /** SQLite action invocations: the database row is the queue (engine.md §4.2). */
 import type { Database } from 'better-sqlite3'
+import { sqliteRows } from './rows'
 import { cachedStatement } from './statements'
 import type { InvocationRow, InvocationStatus, InvocationStore } from './types'
 
 type Raw = Record<string, unknown>
 
-const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v))
-const optStr = (v: unknown): string | null => (v === null || v === undefined ? null : String(v))
-
-function parse<T>(v: unknown, fallback: T): T {
-  if (typeof v !== 'string') return fallback
-  try {
-    return JSON.parse(v) as T
-  } catch {
-    return fallback
-  }
-}
-
-function toInvocation(r: Raw): InvocationRow {
-  const status = (['pending', 'dispatched', 'completed', 'failed'] as const).find((s) => s === r.status) ?? 'pending'
-  return {
-    id: String(r.id),
-    workspaceId: String(r.workspace_id),
-    actionName: String(r.action_name),
-    capability: String(r.capability),
-    callerId: optStr(r.caller_id),
-    input: parse<Record<string, unknown>>(r.input, {}),
-    requestHash: String(r.request_hash),
-    status,
-    targetNodeId: optStr(r.target_node_id),
-    dispatchedNodeId: optStr(r.dispatched_node_id),
-    attemptedNodeIds: parse<string[]>(r.attempted_node_ids, []),
-    dispatchAttempts: Number(r.dispatch_attempts),
-    reserved: Number(r.reserved) === 1,
-    retryAfterAt: optNum(r.retry_after_at),
-    dispatchedAt: optNum(r.dispatched_at),
-    output: r.output === null || r.output === undefined ? null : parse<unknown>(r.output, null),
-    error: optStr(r.error),
-    createdAt: Number(r.created_at),
-    updatedAt: Number(r.updated_at),
-    completedAt: optNum(r.completed_at),
-  }
-}
+const { toInvocation } = sqliteRows
 
 export class SqliteInvocations implements InvocationStore {
   constructor(private readonly db: Database) {}

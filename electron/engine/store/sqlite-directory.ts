@@ -3,76 +3,16 @@
  * channels. Mail (messages + deliveries) lives in sqlite-mail.ts.
  */
 import type { Database } from 'better-sqlite3'
+import { sqliteRows } from './rows'
 import { cachedStatement } from './statements'
 import type {
-  AgentRow, AgentStore, ChannelRow, ChannelStore, NewNode, NodeCapability, NodeEnrolPatch,
+  AgentRow, AgentStore, ChannelRow, ChannelStore, NewNode, NodeEnrolPatch,
   NodeHeartbeatPatch, NodeRegisterPatch, NodeRow, NodeStore, WorkspaceRow, WorkspaceStore,
 } from './types'
 
 type Raw = Record<string, unknown>
 
-const str = (v: unknown): string => String(v)
-const optStr = (v: unknown): string | null => (v === null || v === undefined ? null : String(v))
-const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v))
-
-function json<T>(v: unknown, fallback: T): T {
-  try {
-    return typeof v === 'string' ? (JSON.parse(v) as T) : fallback
-  } catch {
-    return fallback
-  }
-}
-
-function toWorkspace(r: Raw): WorkspaceRow {
-  return { id: str(r.id), name: str(r.name), createdAt: Number(r.created_at) }
-}
-
-export function toNode(r: Raw): NodeRow {
-  return {
-    id: str(r.id),
-    workspaceId: str(r.workspace_id),
-    name: str(r.name),
-    kind: str(r.kind),
-    role: str(r.role),
-    version: str(r.version),
-    machineId: optStr(r.machine_id),
-    capabilities: json<NodeCapability[]>(r.capabilities, []),
-    tags: json<string[]>(r.tags, []),
-    maxAgents: Number(r.max_agents),
-    deliveryAdapter: optStr(r.delivery_adapter),
-    status: r.status === 'online' ? 'online' : 'offline',
-    handlersLive: Number(r.handlers_live) === 1,
-    load: optNum(r.load),
-    activeAgents: Number(r.active_agents),
-    reservedAgents: Number(r.reserved_agents ?? 0),
-    lastHeartbeatAt: optNum(r.last_heartbeat_at),
-    createdAt: Number(r.created_at),
-  }
-}
-
-export function toAgent(r: Raw): AgentRow {
-  const type = r.type === 'human' || r.type === 'system' ? r.type : 'agent'
-  return {
-    id: str(r.id),
-    workspaceId: str(r.workspace_id),
-    name: str(r.name),
-    type,
-    status: r.status === 'active' ? 'active' : 'offline',
-    metadata: json<Record<string, unknown>>(r.metadata, {}),
-    nodeId: optStr(r.node_id),
-    deliverySeq: Number(r.delivery_seq),
-    deliveryAckSeq: Number(r.delivery_ack_seq),
-    originNodeId: optStr(r.origin_node_id),
-    lastSeenAt: optNum(r.last_seen_at),
-    wireSeqBase: Number(r.wire_seq_base ?? 0),
-    revokedAt: optNum(r.revoked_at),
-    createdAt: Number(r.created_at),
-  }
-}
-
-function toChannel(r: Raw): ChannelRow {
-  return { id: str(r.id), workspaceId: str(r.workspace_id), name: str(r.name), topic: optStr(r.topic), createdAt: Number(r.created_at) }
-}
+const { toWorkspace, toNode, toAgent, toChannel } = sqliteRows
 
 export class SqliteWorkspaces implements WorkspaceStore {
   constructor(private readonly db: Database) {}

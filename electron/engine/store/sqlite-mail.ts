@@ -6,8 +6,8 @@
  * moved, so the caller can notify exactly once per transition.
  */
 import type { Database } from 'better-sqlite3'
+import { DELIVERY_STATUSES, optStr, sqliteRows } from './rows'
 import { cachedStatement } from './statements'
-import type { DeliveryStatus } from '../../../shared/wire'
 import { deliveryId, newId } from '../ids'
 import type {
   AgentRow, ConversationRow, DeliveryFailureRow, DeliveryRow, InboxRow, InjectionMode, MailBatch, MailBatchResult, MailItem,
@@ -17,69 +17,7 @@ import type {
 
 type Raw = Record<string, unknown>
 
-const STATUSES: readonly DeliveryStatus[] = ['queued', 'delivered', 'acked', 'failed', 'dead_lettered']
-const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v))
-const optStr = (v: unknown): string | null => (v === null || v === undefined ? null : String(v))
-
-function toMessage(r: Raw): MessageRow {
-  let attachments: unknown[] = []
-  try {
-    const parsed: unknown = JSON.parse(String(r.attachments))
-    if (Array.isArray(parsed)) attachments = parsed
-  } catch { /* keep [] */ }
-  return {
-    id: String(r.id),
-    workspaceId: String(r.workspace_id),
-    agentId: String(r.agent_id),
-    channelId: optStr(r.channel_id),
-    conversationId: optStr(r.conversation_id),
-    text: String(r.text),
-    mode: r.mode === 'steer' ? 'steer' : 'wait',
-    attachments,
-    threadId: optStr(r.thread_id),
-    createdAt: Number(r.created_at),
-  }
-}
-
-function toDelivery(r: Raw): DeliveryRow {
-  const status = STATUSES.find((s) => s === r.status) ?? 'queued'
-  return {
-    id: String(r.id),
-    workspaceId: String(r.workspace_id),
-    messageId: String(r.message_id),
-    agentId: String(r.agent_id),
-    seq: Number(r.seq),
-    status,
-    mode: r.mode === 'steer' ? 'steer' : 'wait',
-    expiresAt: Number(r.expires_at),
-    deliveredAt: optNum(r.delivered_at),
-    ackedAt: optNum(r.acked_at),
-    deadLetteredAt: optNum(r.dead_lettered_at),
-    reason: optStr(r.reason),
-    failedAt: optNum(r.failed_at),
-    createdAt: Number(r.created_at),
-  }
-}
-
-function toConversation(r: Raw): ConversationRow {
-  return {
-    id: String(r.id),
-    workspaceId: String(r.workspace_id),
-    kind: r.kind === 'group' ? 'group' : 'dm',
-    name: optStr(r.name),
-    agentA: String(r.agent_a),
-    agentB: String(r.agent_b),
-    createdAt: Number(r.created_at),
-  }
-}
-
-function toFailure(r: Raw): DeliveryFailureRow {
-  return {
-    id: String(r.id), workspaceId: String(r.workspace_id), messageId: String(r.message_id), recipientId: String(r.recipient_id),
-    senderId: String(r.sender_id), reason: 'depth_cap', createdAt: Number(r.created_at),
-  }
-}
-
+const { toMessage, toDelivery, toConversation, toFailure } = sqliteRows
 /** User text → an FTS5 query of quoted terms (AND), so no input is FTS syntax. */
 export function ftsQuery(q: string): string | undefined {
   const terms = q.match(/[\p{L}\p{N}_]+/gu) ?? []
@@ -557,7 +495,7 @@ export class SqliteMail implements MailStore {
   }
 
   deliveriesFor(agentId: string, statuses: readonly string[], limit: number, now: number, afterSeq = 0): DeliveryRow[] {
-    const wanted = statuses.filter((s) => (STATUSES as readonly string[]).includes(s))
+    const wanted = statuses.filter((s) => (DELIVERY_STATUSES as readonly string[]).includes(s))
     if (wanted.length === 0) return []
     const marks = wanted.map(() => '?').join(', ')
     const liveOnly = wanted.every((s) => s === 'queued' || s === 'delivered')
