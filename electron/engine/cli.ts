@@ -1,5 +1,7 @@
 /**
- * `npm run engine -- --port N --data-dir DIR [--host ADDR] [--mailbox-ttl SECONDS] [--max-in-flight N]`
+ * `npm run engine -- --port N --data-dir DIR [--database-url postgres://…] [--host ADDR] [--mailbox-ttl SECONDS] [--max-in-flight N]`
+ * With --database-url (or RELAY_DATABASE_URL) the state is in PostgreSQL and several such
+ * processes on one database act as one engine; without, SQLite under --data-dir.
  * Prints the bound URL alone on one stdout line once listening (callers parse
  * it); logs go to stderr. Exit 2 on bad arguments; SIGTERM/SIGINT shut down cleanly.
  */
@@ -7,14 +9,29 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startEngine } from './index'
 
-const USAGE = 'usage: engine --port <0-65535> --data-dir <dir> [--host <addr>] [--mailbox-ttl <seconds>] [--max-in-flight <n>]'
+const USAGE =
+  'usage: engine --port <0-65535> --data-dir <dir> [--database-url <postgres://…>] [--host <addr>] [--mailbox-ttl <seconds>] [--max-in-flight <n>]\n' +
+  '       RELAY_DATABASE_URL stands for --database-url'
 
 function usageError(msg: string): never {
   process.stderr.write(`engine: ${msg}\n${USAGE}\n`)
   process.exit(2)
 }
 
-interface CliArgs { port: number; dataDir: string; host?: string; mailboxTtlMs?: number; maxInFlightPerAgent?: number }
+interface CliArgs { port: number; dataDir: string; databaseUrl?: string; host?: string; mailboxTtlMs?: number; maxInFlightPerAgent?: number }
+
+/** postgres:// or postgresql:// with a host; anything else is refused before connecting. */
+function databaseUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    usageError('--database-url must be a URL like postgres://user@host:5432/relay')
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') usageError(`--database-url must start with postgres:// (got ${url.protocol}//)`)
+  return raw
+}
 
 function positiveInt(flag: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined
@@ -23,12 +40,12 @@ function positiveInt(flag: string, raw: string | undefined): number | undefined 
 }
 
 function parse(argv: string[]): CliArgs {
-  let values: { port?: string; 'data-dir'?: string; host?: string; help?: boolean; 'mailbox-ttl'?: string; 'max-in-flight'?: string }
+  let values: { port?: string; 'data-dir'?: string; 'database-url'?: string; host?: string; help?: boolean; 'mailbox-ttl'?: string; 'max-in-flight'?: string }
   try {
     ;({ values } = parseArgs({
       args: argv,
       options: {
-        port: { type: 'string' }, 'data-dir': { type: 'string' }, host: { type: 'string' }, help: { type: 'boolean' },
+        port: { type: 'string' }, 'data-dir': { type: 'string' }, 'database-url': { type: 'string' }, host: { type: 'string' }, help: { type: 'boolean' },
         'mailbox-ttl': { type: 'string' }, 'max-in-flight': { type: 'string' },
       },
       strict: true,
@@ -49,6 +66,7 @@ function parse(argv: string[]): CliArgs {
   const ttl = positiveInt('mailbox-ttl', values['mailbox-ttl'])
   return {
     port, dataDir: resolve(dataDir), host: values.host,
+    databaseUrl: databaseUrl(values['database-url'] ?? process.env.RELAY_DATABASE_URL),
     mailboxTtlMs: ttl === undefined ? undefined : ttl * 1000,
     maxInFlightPerAgent: positiveInt('max-in-flight', values['max-in-flight']),
   }

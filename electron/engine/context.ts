@@ -1,7 +1,7 @@
 /** Everything a route or socket handler needs, injected once at startup. */
 import type { ActionService } from './actions/service'
 import type { DeliveryRouter } from './mailbox/router'
-import type { Store } from './store/types'
+import type { AsyncStore } from './store/types'
 import type { UserHub } from './user/hub'
 
 export type LogLevel = 'info' | 'warn' | 'error'
@@ -18,7 +18,7 @@ export interface EngineConfig {
 }
 
 export interface EngineContext {
-  store: Store
+  store: AsyncStore
   router: DeliveryRouter
   hub: UserHub
   actions: ActionService

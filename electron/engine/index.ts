@@ -12,7 +12,11 @@ import { EngineEvents } from './events'
 import { buildApp } from './http/app'
 import { DeliveryRouter } from './mailbox/router'
 import { attachNodeSocket } from './node/socket'
+import { soloBus, type ClusterBus } from './cluster/bus'
+import { newId } from './ids'
+import { asyncStore } from './store/async'
 import { openSqliteStore } from './store/sqlite'
+import type { AsyncStore } from './store/types'
 import { UserHub } from './user/hub'
 
 export interface EngineOptions {
@@ -21,6 +25,11 @@ export interface EngineOptions {
   /** Default 127.0.0.1: the engine holds workspace secrets, keep it local unless asked. */
   host?: string
   dataDir: string
+  /**
+   * postgres://… : keep state in PostgreSQL instead of SQLite under dataDir, so several
+   * instances on one database act as one engine (see cluster/). Absent: SQLite.
+   */
+  databaseUrl?: string
   now?: () => number
   mailboxTtlMs?: number
   maxInFlightPerAgent?: number
@@ -60,15 +69,35 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
   })
 }
 
+/** The store and the cluster bus: SQLite alone, or PostgreSQL shared with other instances. */
+async function openBackend(opts: EngineOptions, log: Logger): Promise<{ store: AsyncStore; bus: ClusterBus }> {
+  const instanceId = newId('eng_')
+  if (!opts.databaseUrl) {
+    const sqlite = openSqliteStore(opts.dataDir, { exclusive: true })
+    // No socket survives a restart, so no node may look online from a previous run.
+    sqlite.nodes.resetAllOffline()
+    return { store: asyncStore(sqlite), bus: soloBus(instanceId) }
+  }
+  const { openPgStore } = await import('./store/pg')
+  const { openPgBus } = await import('./cluster/pg-bus')
+  const store = await openPgStore(opts.databaseUrl, { onError: (err) => log('warn', 'postgres client error', { error: String(err) }) })
+  try {
+    // Other instances' sockets are alive: nodes are not reset here; the liveness sweep and
+    // the instance registry (pg-bus) take a dead instance's nodes offline.
+    return { store, bus: await openPgBus(opts.databaseUrl, store.pool, instanceId, log) }
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+}
+
 export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   const log: Logger = opts.log ?? (() => undefined)
   const now = opts.now ?? Date.now
   const host = opts.host ?? '127.0.0.1'
-  const store = openSqliteStore(opts.dataDir, { exclusive: true })
-  // No socket survives a restart, so no node may look online from a previous run.
-  store.nodes.resetAllOffline()
+  const { store, bus } = await openBackend(opts, log)
   const events = new EngineEvents()
-  const router = new DeliveryRouter(store, now, log, events)
+  const router = new DeliveryRouter(store, now, log, events, bus)
   const config = {
     now,
     mailboxTtlMs: opts.mailboxTtlMs ?? DEFAULT_MAILBOX_TTL_MS,
@@ -81,10 +110,10 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   const actions = new ActionService(store, router, config, log)
   const ctx: EngineContext = { store, router, hub, actions, log, config }
   // Liveness: a node silent for 45 s is lost (its agents offline, its invocations rescheduled).
-  router.addSweep(() => {
-    for (const node of store.nodes.staleOnline(now() - NODE_LIVENESS_TTL_MS)) {
-      store.nodes.markLost(node.id)
-      actions.nodeLost(node.id)
+  router.addSweep(async () => {
+    for (const node of await store.nodes.staleOnline(now() - NODE_LIVENESS_TTL_MS)) {
+      await store.nodes.markLost(node.id)
+      await actions.nodeLost(node.id)
       log('info', 'node offline (liveness timeout)', { node_id: node.id })
     }
   })
@@ -97,13 +126,14 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   try {
     address = await listen(server, opts.port ?? 0, host)
   } catch (err) {
-    store.close()
+    await bus.close()
+    await store.close()
     throw err
   }
   router.start(opts.redriveIntervalMs ?? DEFAULT_REDRIVE_INTERVAL_MS)
   const urlHost = host.includes(':') ? `[${host}]` : host
   const url = `http://${urlHost === '0.0.0.0' ? '127.0.0.1' : urlHost}:${address.port}`
-  log('info', 'engine listening', { url, data_dir: opts.dataDir })
+  log('info', 'engine listening', { url, data_dir: opts.dataDir, store: opts.databaseUrl ? 'postgres' : 'sqlite', instance: bus.instanceId })
 
   let closing: Promise<void> | undefined
   const close = (reason = 'engine_shutdown'): Promise<void> => {
@@ -114,12 +144,9 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
       server.closeAllConnections()
       await httpClosed
       // Whatever the last turn gathered (acks, marks, posts) is committed before the store goes.
-      try {
-        router.flushWrites()
-      } catch (err) {
-        log('error', 'final mailbox commit failed', { error: String(err) })
-      }
-      store.close()
+      await router.flushWrites()
+      await bus.close()
+      await store.close()
       log('info', 'engine stopped', { reason })
     })()
     return closing

@@ -32,7 +32,7 @@ describe('engine CLI', () => {
     expect(line).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect(line.endsWith(':0')).toBe(false)
     const health = await fetch(`${line}/health`)
-    expect(await health.json()).toEqual({ ok: true, data: { status: 'ok' } })
+    expect(await health.json()).toEqual({ ok: true, data: { status: 'ok', instance: expect.stringMatching(/^eng_/), leader: true } })
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
   }, 20_000)
@@ -44,6 +44,29 @@ describe('engine CLI', () => {
     expect(await exitOf(child)).toBe(2)
     expect(stderr).toContain('usage:')
   }, 20_000)
+
+  it('--database-url / RELAY_DATABASE_URL: not a postgres URL → usage error (exit 2); an unreachable database → exit 1 with the reason', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'relay-engine-cli-'))
+    dirs.push(dir)
+    for (const args of [['--database-url', 'mysql://db/relay'], ['--database-url', 'not a url']]) {
+      const child = spawn(TSX, [CLI, '--port', '0', '--data-dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let stderr = ''
+      child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
+      expect(await exitOf(child)).toBe(2)
+      expect(stderr).toMatch(/--database-url must/)
+    }
+    // Port 1 on loopback: nothing listens; the engine must say so and exit, not hang or start on SQLite.
+    const child = spawn(TSX, [CLI, '--port', '0', '--data-dir', dir], {
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RELAY_DATABASE_URL: 'postgres://relay@127.0.0.1:1/relay' },
+    })
+    let stderr = ''
+    let stdout = ''
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()))
+    expect(await exitOf(child)).toBe(1)
+    expect(stderr).toMatch(/ECONNREFUSED/)
+    expect(stdout).toBe('')
+  }, 30_000)
 
   it('server mode: limits from flags; SIGTERM closes node and user sockets with a reason, keeps what was written', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'relay-engine-cli-'))

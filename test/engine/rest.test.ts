@@ -11,7 +11,7 @@ afterEach(async () => {
 describe('REST: workspaces, nodes, agents', () => {
   it('health, workspace create seeds #general, idempotent only with the key', async () => {
     h = await startTestEngine()
-    expect((await api(h.url, 'GET', '/health')).body).toEqual({ ok: true, data: { status: 'ok' } })
+    expect((await api(h.url, 'GET', '/health')).body).toEqual({ ok: true, data: { status: 'ok', instance: expect.stringMatching(/^eng_/), leader: true } })
     const ws = await api(h.url, 'POST', '/v1/workspaces', { body: { name: 'acme' } })
     expect(ws.status).toBe(201)
     expect(ws.body.data.workspace_id).toMatch(/^ws_/)

@@ -52,7 +52,7 @@ describe('embedded engine', () => {
     const engine = await startEmbeddedEngine(dataDir, (_l, m) => logs.push(m), built)
     expect(engine.isolation).toBe('worker')
     const health = await fetch(`${engine.url}/health`).then((r) => r.json())
-    expect(health).toEqual({ ok: true, data: { status: 'ok' } })
+    expect(health).toEqual({ ok: true, data: { status: 'ok', instance: expect.stringMatching(/^eng_/), leader: true } })
     await engine.close('test over')
     await expect(fetch(`${engine.url}/health`)).rejects.toThrow()
     expect(logs.join('\n')).toMatch(/engine stopped/)

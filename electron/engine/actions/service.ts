@@ -12,7 +12,7 @@ import { ApiError } from '../http/envelope'
 import { newId } from '../ids'
 import type { DeliveryRouter } from '../mailbox/router'
 import type { NodeConnection } from '../node/connection'
-import type { InvocationRow, InvocationStatus, NodeRow, Store } from '../store/types'
+import type { AsyncStore, InvocationRow, InvocationStatus, NodeRow } from '../store/types'
 import { isNodeLive, iso } from '../views'
 
 export interface InvokeRequest {
@@ -31,7 +31,7 @@ const canonical = (v: unknown): string => JSON.stringify(v, (_k, val: unknown) =
     ? Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
     : val)
 
-export function invocationView(row: InvocationRow, nodeName: (id: string | null) => string | null): Record<string, unknown> {
+export async function invocationView(row: InvocationRow, nodeName: (id: string | null) => Promise<string | null>): Promise<Record<string, unknown>> {
   return {
     invocation_id: row.id,
     id: row.id,
@@ -39,9 +39,9 @@ export function invocationView(row: InvocationRow, nodeName: (id: string | null)
     capability: row.capability,
     handler_agent_id: null,
     handler_node_id: row.targetNodeId,
-    handler_node: nodeName(row.targetNodeId),
+    handler_node: await nodeName(row.targetNodeId),
     dispatched_node_id: row.dispatchedNodeId,
-    dispatched_node: nodeName(row.dispatchedNodeId),
+    dispatched_node: await nodeName(row.dispatchedNodeId),
     input: row.input,
     status: row.status,
     attempts: row.dispatchAttempts,
@@ -56,7 +56,7 @@ export function invocationView(row: InvocationRow, nodeName: (id: string | null)
 
 export class ActionService {
   constructor(
-    private readonly store: Store,
+    private readonly store: AsyncStore,
     private readonly router: DeliveryRouter,
     private readonly config: EngineConfig,
     private readonly log: Logger,
@@ -84,10 +84,9 @@ export class ActionService {
   }
 
   /** Least-loaded live node with the capability and room, reserved atomically. */
-  private claimNode(workspaceId: string, capability: string, exclude: string[]): NodeRow | undefined {
+  private async claimNode(workspaceId: string, capability: string, exclude: string[]): Promise<NodeRow | undefined> {
     const now = this.now()
-    const eligible = this.store.nodes
-      .list(workspaceId)
+    const eligible = (await this.store.nodes.list(workspaceId))
       .filter((n) => n.capabilities.some((c) => c.name === capability) && this.dispatchable(n, now) && this.hasRoom(n))
       .sort((a, b) => {
         const la = a.load ?? Number.POSITIVE_INFINITY
@@ -95,11 +94,11 @@ export class ActionService {
         return la - lb || a.activeAgents + a.reservedAgents - (b.activeAgents + b.reservedAgents) || a.name.localeCompare(b.name)
       })
     const ordered = [...eligible.filter((n) => !exclude.includes(n.id)), ...eligible.filter((n) => exclude.includes(n.id))]
-    for (const node of ordered) if (this.store.nodes.reserve(node.id)) return node
+    for (const node of ordered) if (await this.store.nodes.reserve(node.id)) return node
     return undefined
   }
 
-  invoke(req: InvokeRequest): { row: InvocationRow; created: boolean } {
+  async invoke(req: InvokeRequest): Promise<{ row: InvocationRow; created: boolean }> {
     const now = this.now()
     const capability = ActionService.capabilityOf(req.actionName, req.input)
     const requestHash = createHash('sha256').update(canonical({ a: req.actionName, i: req.input })).digest('hex')
@@ -107,7 +106,7 @@ export class ActionService {
       ? 'inv_idem_' + createHash('sha256').update(`${req.workspaceId}\0${req.callerId ?? ''}\0${req.actionName}\0${req.idempotencyKey}`).digest('hex').slice(0, 40)
       : newId('inv_')
     if (req.idempotencyKey) {
-      const existing = this.store.invocations.byId(id)
+      const existing = await this.store.invocations.byId(id)
       if (existing) {
         if (existing.requestHash !== requestHash) throw new ApiError(409, 'idempotency_key_reused', 'this idempotency key was used with a different request')
         return { row: existing, created: false }
@@ -117,7 +116,7 @@ export class ActionService {
     const targetName = [req.input.target_node, req.input.node, req.input.target].find((v) => typeof v === 'string' && v !== '') as string | undefined
     let target: NodeRow | undefined
     if (targetName) {
-      target = this.store.nodes.byName(req.workspaceId, targetName)
+      target = await this.store.nodes.byName(req.workspaceId, targetName)
       if (!target) throw new ApiError(404, 'node_not_found', `node "${targetName}" not found`)
       if (!target.capabilities.some((c) => c.name === capability)) {
         throw new ApiError(409, 'capability_mismatch', `node "${targetName}" does not provide ${capability}`)
@@ -129,12 +128,12 @@ export class ActionService {
     let node: NodeRow | undefined
     if (target) {
       if (this.dispatchable(target, now)) {
-        if (!this.store.nodes.reserve(target.id)) throw new ApiError(503, 'handler_unavailable', `node "${target.name}" is at capacity`)
+        if (!await this.store.nodes.reserve(target.id)) throw new ApiError(503, 'handler_unavailable', `node "${target.name}" is at capacity`)
         node = target
       }
       // Offline or handlers not live: accepted as queued, no reservation.
     } else {
-      node = this.claimNode(req.workspaceId, capability, [])
+      node = await this.claimNode(req.workspaceId, capability, [])
       if (!node) throw new ApiError(503, 'handler_unavailable', `No live node provides ${capability}`)
     }
     const row: InvocationRow = {
@@ -143,19 +142,19 @@ export class ActionService {
       dispatchAttempts: 0, reserved: !!node, retryAfterAt: null, dispatchedAt: null, output: null, error: null,
       createdAt: now, updatedAt: now, completedAt: null,
     }
-    const inserted = this.store.invocations.insert(row)
+    const inserted = await this.store.invocations.insert(row)
     if (!inserted.created) {
       // Lost a race on the same idempotency key: give the reservation back.
-      if (node) this.store.nodes.release(node.id)
+      if (node) await this.store.nodes.release(node.id)
       if (inserted.row.requestHash !== requestHash) throw new ApiError(409, 'idempotency_key_reused', 'this idempotency key was used with a different request')
       return inserted
     }
-    if (node) this.dispatch(row, node)
-    return { row: this.store.invocations.byId(id) ?? row, created: true }
+    if (node) await this.dispatch(row, node)
+    return { row: (await this.store.invocations.byId(id)) ?? row, created: true }
   }
 
   /** Marks the row dispatched and writes `action.invoke` on the node's chain. */
-  private dispatch(row: InvocationRow, node: NodeRow): void {
+  private async dispatch(row: InvocationRow, node: NodeRow): Promise<void> {
     const conn = this.router.connection(node.id)
     const now = this.now()
     const next: InvocationRow = {
@@ -164,111 +163,111 @@ export class ActionService {
       attemptedNodeIds: row.attemptedNodeIds.includes(node.id) ? row.attemptedNodeIds : [...row.attemptedNodeIds, node.id],
       updatedAt: now,
     }
-    if (!conn || !this.store.invocations.update(next, row.status)) {
-      this.store.nodes.release(node.id)
+    if (!conn || !await this.store.invocations.update(next, row.status)) {
+      await this.store.nodes.release(node.id)
       return
     }
     const frame = { type: 'action.invoke', v: 1, invocation_id: row.id, action: row.capability, input: row.input }
     void conn.serialize(async () => {
       if (await conn.send(frame)) return
       // The write failed: back to the queue, retry soon.
-      const cur = this.store.invocations.byId(row.id)
-      if (cur?.status === 'dispatched' && cur.dispatchedNodeId === node.id) this.reschedule(cur, 'dispatch_failed')
+      const cur = await this.store.invocations.byId(row.id)
+      if (cur?.status === 'dispatched' && cur.dispatchedNodeId === node.id) await this.reschedule(cur, 'dispatch_failed')
     })
     this.log('info', 'action dispatched', { invocation_id: row.id, node_id: node.id, attempt: next.dispatchAttempts })
   }
 
   /** Release capacity and put the row back to pending with backoff (or immediately). */
-  private reschedule(row: InvocationRow, why: string, immediate = false): void {
+  private async reschedule(row: InvocationRow, why: string, immediate = false): Promise<void> {
     const now = this.now()
-    if (row.reserved && row.dispatchedNodeId) this.store.nodes.release(row.dispatchedNodeId)
+    if (row.reserved && row.dispatchedNodeId) await this.store.nodes.release(row.dispatchedNodeId)
     const next: InvocationRow = {
       ...row, status: 'pending', reserved: false, dispatchedAt: null,
       dispatchedNodeId: row.targetNodeId, retryAfterAt: immediate ? now : now + retryBackoffMs(Math.max(1, row.dispatchAttempts)),
       error: why, updatedAt: now,
     }
-    if (this.store.invocations.update(next, row.status)) this.log('info', 'action rescheduled', { invocation_id: row.id, why, retry_after_at: next.retryAfterAt })
+    if (await this.store.invocations.update(next, row.status)) this.log('info', 'action rescheduled', { invocation_id: row.id, why, retry_after_at: next.retryAfterAt })
   }
 
-  private finish(row: InvocationRow, status: InvocationStatus, output: unknown, error: string | null): boolean {
+  private async finish(row: InvocationRow, status: InvocationStatus, output: unknown, error: string | null): Promise<boolean> {
     const now = this.now()
     const next: InvocationRow = { ...row, status, output: output ?? null, error, reserved: false, completedAt: now, updatedAt: now, retryAfterAt: null }
-    if (!this.store.invocations.update(next, row.status)) return false
-    if (row.reserved && row.dispatchedNodeId) this.store.nodes.release(row.dispatchedNodeId)
+    if (!await this.store.invocations.update(next, row.status)) return false
+    if (row.reserved && row.dispatchedNodeId) await this.store.nodes.release(row.dispatchedNodeId)
     this.log('info', `action ${status}`, { invocation_id: row.id })
     return true
   }
 
   /** Try to place one pending row now. */
-  private attempt(row: InvocationRow): void {
+  private async attempt(row: InvocationRow): Promise<void> {
     const now = this.now()
     if (row.targetNodeId) {
-      const node = this.store.nodes.get(row.targetNodeId)
+      const node = await this.store.nodes.get(row.targetNodeId)
       if (!node || !this.dispatchable(node, now)) return
-      if (!this.store.nodes.reserve(node.id)) {
-        this.store.invocations.update({ ...row, retryAfterAt: now + retryBackoffMs(1), updatedAt: now }, 'pending')
+      if (!await this.store.nodes.reserve(node.id)) {
+        await this.store.invocations.update({ ...row, retryAfterAt: now + retryBackoffMs(1), updatedAt: now }, 'pending')
         return
       }
-      this.dispatch(row, node)
+      await this.dispatch(row, node)
       return
     }
-    const node = this.claimNode(row.workspaceId, row.capability, row.attemptedNodeIds)
-    if (node) this.dispatch(row, node)
-    else this.store.invocations.update({ ...row, retryAfterAt: now + retryBackoffMs(Math.max(1, row.dispatchAttempts)), updatedAt: now }, 'pending')
+    const node = await this.claimNode(row.workspaceId, row.capability, row.attemptedNodeIds)
+    if (node) await this.dispatch(row, node)
+    else await this.store.invocations.update({ ...row, retryAfterAt: now + retryBackoffMs(Math.max(1, row.dispatchAttempts)), updatedAt: now }, 'pending')
   }
 
   /** After node.register / a newly-dispatchable heartbeat: send what waits for this node. */
-  drainNode(nodeId: string): void {
-    const node = this.store.nodes.get(nodeId)
+  async drainNode(nodeId: string): Promise<void> {
+    const node = await this.store.nodes.get(nodeId)
     if (!node) return
-    for (const row of this.store.invocations.pendingForNode(nodeId)) this.attempt(row)
-    for (const row of this.store.invocations.pendingUnpinned(node.workspaceId)) {
-      if (node.capabilities.some((c) => c.name === row.capability)) this.attempt(row)
+    for (const row of await this.store.invocations.pendingForNode(nodeId)) await this.attempt(row)
+    for (const row of await this.store.invocations.pendingUnpinned(node.workspaceId)) {
+      if (node.capabilities.some((c) => c.name === row.capability)) await this.attempt(row)
     }
   }
 
-  onResult(conn: NodeConnection, invocationId: string, result: { output: unknown } | { error: string }): void {
-    const row = this.store.invocations.byId(invocationId)
+  async onResult(conn: NodeConnection, invocationId: string, result: { output: unknown } | { error: string }): Promise<void> {
+    const row = await this.store.invocations.byId(invocationId)
     if (!row || row.workspaceId !== conn.workspaceId || row.status !== 'dispatched' || row.dispatchedNodeId !== conn.nodeId) {
       this.log('warn', 'action.result for an invocation not dispatched to this node ignored', { node_id: conn.nodeId, invocation_id: invocationId })
       return
     }
     if ('error' in result) {
       if (result.error === 'handler_unavailable') {
-        this.store.nodes.setHandlersLive(conn.nodeId, false)
-        this.reschedule(row, 'handler_unavailable', true)
-        const cur = this.store.invocations.byId(row.id)
-        if (cur?.status === 'pending') this.attempt(cur)
+        await this.store.nodes.setHandlersLive(conn.nodeId, false)
+        await this.reschedule(row, 'handler_unavailable', true)
+        const cur = await this.store.invocations.byId(row.id)
+        if (cur?.status === 'pending') await this.attempt(cur)
         return
       }
-      this.finish(row, 'failed', null, result.error)
+      await this.finish(row, 'failed', null, result.error)
       return
     }
-    this.finish(row, 'completed', result.output, null)
+    await this.finish(row, 'completed', result.output, null)
   }
 
   /** Node lost (socket closed, deregister, liveness sweep): its open invocations go elsewhere. */
-  nodeLost(nodeId: string): void {
-    for (const row of this.store.invocations.openOnNode(nodeId)) {
-      this.reschedule(row, 'node_lost', true)
-      const cur = this.store.invocations.byId(row.id)
-      if (cur?.status === 'pending') this.attempt(cur)
+  async nodeLost(nodeId: string): Promise<void> {
+    for (const row of await this.store.invocations.openOnNode(nodeId)) {
+      await this.reschedule(row, 'node_lost', true)
+      const cur = await this.store.invocations.byId(row.id)
+      if (cur?.status === 'pending') await this.attempt(cur)
     }
   }
 
   /** inventory.sync: complete the spawns the node reports, reschedule older ones it does not. */
-  reconcile(conn: NodeConnection, agents: InventoryEntry[]): { open: string[]; completed: string[]; rescheduled: string[] } {
+  async reconcile(conn: NodeConnection, agents: InventoryEntry[]): Promise<{ open: string[]; completed: string[]; rescheduled: string[] }> {
     const reported = new Map(agents.filter((a) => a.invocation_id).map((a) => [a.invocation_id as string, a]))
     const out = { open: [] as string[], completed: [] as string[], rescheduled: [] as string[] }
-    for (const row of this.store.invocations.openOnNode(conn.nodeId)) {
+    for (const row of await this.store.invocations.openOnNode(conn.nodeId)) {
       const entry = reported.get(row.id)
       if (entry) {
-        if (this.finish(row, 'completed', { agent_id: entry.agent_id, name: entry.name, invocation_id: row.id, session_ref: entry.session_ref ?? null }, null)) {
+        if (await this.finish(row, 'completed', { agent_id: entry.agent_id, name: entry.name, invocation_id: row.id, session_ref: entry.session_ref ?? null }, null)) {
           out.completed.push(row.id)
         }
       } else if ((row.dispatchedAt ?? 0) < conn.registeredAt) {
         // Dispatched to an earlier connection and not running now: lost with it.
-        this.reschedule(row, 'missing_from_inventory', true)
+        await this.reschedule(row, 'missing_from_inventory', true)
         out.rescheduled.push(row.id)
       } else {
         out.open.push(row.id)
@@ -278,15 +277,15 @@ export class ActionService {
   }
 
   /** Periodic: dispatch timeouts, due retries, expiry of never-dispatched rows. */
-  sweep(): void {
+  async sweep(): Promise<void> {
     const now = this.now()
-    for (const row of this.store.invocations.dispatchedBefore(now - this.config.dispatchTimeoutMs)) this.reschedule(row, 'dispatch_timeout')
-    for (const row of this.store.invocations.duePending(now)) {
+    for (const row of await this.store.invocations.dispatchedBefore(now - this.config.dispatchTimeoutMs)) await this.reschedule(row, 'dispatch_timeout')
+    for (const row of await this.store.invocations.duePending(now)) {
       if (now - row.createdAt > this.config.invocationMaxAgeMs) {
-        this.finish(row, 'failed', null, 'never_dispatched_expired')
+        await this.finish(row, 'failed', null, 'never_dispatched_expired')
         continue
       }
-      this.attempt(row)
+      await this.attempt(row)
     }
   }
 }

@@ -19,11 +19,12 @@ export function buildApp(ctx: EngineContext): Hono<AppEnv> {
   app.use('*', authMiddleware(ctx.store, ctx.config.now))
   // Reads see every ack and delivery mark received so far (the writer batches them per turn).
   app.use('*', async (c, next) => {
-    if (c.req.method === 'GET') ctx.router.flushWrites()
+    if (c.req.method === 'GET') await ctx.router.flushWrites()
     await next()
   })
 
-  app.get('/health', (c) => ok(c, { status: 'ok' }))
+  // For load balancers and operators: which instance answered, and whether it runs the sweeps.
+  app.get('/health', (c) => ok(c, { status: 'ok', instance: ctx.router.bus.instanceId, leader: ctx.router.bus.isLeader() }))
   // The node socket lives on the HTTP server's upgrade event; a plain GET lands here.
   app.get('/v1/node/ws', (c) => fail(c, 426, 'upgrade_required', 'this endpoint only accepts WebSocket upgrades'))
 

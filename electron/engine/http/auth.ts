@@ -5,7 +5,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono'
 import { hashToken, tokenKind } from '../ids'
-import type { AgentRow, NodeRow, Store, WorkspaceRow } from '../store/types'
+import type { AgentRow, AsyncStore, NodeRow, WorkspaceRow } from '../store/types'
 import { ApiError } from './envelope'
 
 export type Principal =
@@ -24,21 +24,21 @@ export function bearerToken(header: string | undefined | null): string | undefin
   return token ? token : undefined
 }
 
-export function resolveToken(store: Store, token: string): Principal | undefined {
+export async function resolveToken(store: AsyncStore, token: string): Promise<Principal | undefined> {
   const hash = hashToken(token)
   switch (tokenKind(token)) {
     case 'workspace': {
-      const workspace = store.workspaces.byKeyHash(hash)
+      const workspace = await store.workspaces.byKeyHash(hash)
       return workspace && { kind: 'workspace', workspace }
     }
     case 'agent': {
-      const agent = store.agents.byTokenHash(hash)
-      const workspace = agent && store.workspaces.get(agent.workspaceId)
+      const agent = await store.agents.byTokenHash(hash)
+      const workspace = agent && (await store.workspaces.get(agent.workspaceId))
       return agent && workspace ? { kind: 'agent', workspace, agent } : undefined
     }
     case 'node': {
-      const node = store.nodes.byTokenHash(hash)
-      const workspace = node && store.workspaces.get(node.workspaceId)
+      const node = await store.nodes.byTokenHash(hash)
+      const workspace = node && (await store.workspaces.get(node.workspaceId))
       return node && workspace ? { kind: 'node', workspace, node } : undefined
     }
     default:
@@ -49,16 +49,16 @@ export function resolveToken(store: Store, token: string): Principal | undefined
 /** Agents calling in refresh their presence; throttled so reads stay reads. */
 const TOUCH_EVERY_MS = 10_000
 
-export function authMiddleware(store: Store, now: () => number = Date.now): MiddlewareHandler<AppEnv> {
+export function authMiddleware(store: AsyncStore, now: () => number = Date.now): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const token = bearerToken(c.req.header('authorization'))
     if (!token) c.set('auth', { state: 'missing' })
     else {
-      const principal = resolveToken(store, token)
+      const principal = await resolveToken(store, token)
       c.set('auth', principal ? { state: 'ok', principal } : { state: 'invalid' })
       if (principal?.kind === 'agent') {
         const t = now()
-        if (principal.agent.lastSeenAt === null || t - principal.agent.lastSeenAt > TOUCH_EVERY_MS) store.agents.touch(principal.agent.id, t)
+        if (principal.agent.lastSeenAt === null || t - principal.agent.lastSeenAt > TOUCH_EVERY_MS) await store.agents.touch(principal.agent.id, t)
       }
     }
     await next()

@@ -8,7 +8,10 @@ export class ApiError extends Error {
   }
 }
 
-export function ok(c: Context, data: unknown, status: ContentfulStatusCode = 200): Response {
+/** Data that holds no promise (a promise serialises as `{}`: a forgotten await). */
+type Settled<T> = T extends PromiseLike<unknown> ? never : T extends Array<infer E> ? Array<Settled<E>> : T
+
+export function ok<T>(c: Context, data: Settled<T>, status: ContentfulStatusCode = 200): Response {
   return c.json({ ok: true, data }, status)
 }
 

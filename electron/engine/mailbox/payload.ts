@@ -2,7 +2,7 @@
  * The event payload of a durable message (`payload` of a `deliver` frame, and of a
  * user-socket `message` frame): one builder so node and human clients agree.
  */
-import type { MailItem, MessageRow, Store } from '../store/types'
+import type { AsyncStore, MailItem, MessageRow } from '../store/types'
 
 export interface MessagePayload {
   type: 'message.created' | 'thread.reply' | 'dm.received' | 'group_dm.received'
@@ -35,11 +35,11 @@ export function payloadOf(message: MessageRow, ctx: PayloadContext): MessagePayl
   return { type, data }
 }
 
-export function messagePayload(store: Store, message: MessageRow): MessagePayload {
-  const conv = message.conversationId ? store.mail.conversation(message.workspaceId, message.conversationId) : undefined
+export async function messagePayload(store: AsyncStore, message: MessageRow): Promise<MessagePayload> {
+  const conv = message.conversationId ? await store.mail.conversation(message.workspaceId, message.conversationId) : undefined
   return payloadOf(message, {
-    senderName: store.agents.get(message.agentId)?.name ?? 'unknown',
-    channelName: message.channelId ? store.channels.get(message.channelId)?.name ?? '' : null,
+    senderName: (await store.agents.get(message.agentId))?.name ?? 'unknown',
+    channelName: message.channelId ? (await store.channels.get(message.channelId))?.name ?? '' : null,
     conversationKind: conv?.kind ?? null,
   })
 }

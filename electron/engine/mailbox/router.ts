@@ -11,11 +11,13 @@
  * in-order stream for an agent is not known to reach just below the new rows (first mail
  * on a socket, a replay, after a failed write), and then with one joined query per page.
  */
+import type { ClusterBus, ClusterEvent } from '../cluster/bus'
+import { soloBus } from '../cluster/bus'
 import { newId } from '../ids'
 import type { Logger } from '../context'
 import { EngineEvents } from '../events'
 import type { NodeConnection } from '../node/connection'
-import type { AgentRow, DeliveryFailureRow, DeliveryRow, MailItem, MessageRow, PostInput, PostOutcome, Store } from '../store/types'
+import type { AgentRow, AsyncStore, DeliveryFailureRow, DeliveryRow, MailItem, MessageRow, PostInput, PostOutcome } from '../store/types'
 import type { UserHub } from '../user/hub'
 import { payloadOf } from './payload'
 import { MailWriter, type Posted } from './writer'
@@ -36,17 +38,21 @@ export class DeliveryRouter {
   private readonly lastReplayAt = new Map<string, number>()
   private hub: UserHub | undefined
   private timer: NodeJS.Timeout | undefined
-  private readonly sweeps: Array<() => void> = []
+  private readonly sweeps: Array<() => Promise<void> | void> = []
+  private sweeping: Promise<void> | undefined
   /** Rows of the commit being reported, per recipient, until the commit's end routes them. */
   private readonly fresh = new Map<string, MailItem[]>()
   readonly writer: MailWriter
 
   constructor(
-    private readonly store: Store,
+    private readonly store: AsyncStore,
     private readonly now: () => number,
     private readonly log: Logger,
     readonly events: EngineEvents = new EngineEvents(),
+    /** The other engine instances on the same database (none: soloBus). */
+    readonly bus: ClusterBus = soloBus('solo'),
   ) {
+    bus.subscribe((e) => this.onClusterEvent(e))
     this.writer = new MailWriter(store, now, log, events, {
       delivered: (rows) => this.changed(rows),
       acked: (agentId, upToSeq, rows) => this.acked(agentId, upToSeq, rows),
@@ -59,15 +65,19 @@ export class DeliveryRouter {
     this.hub = hub
   }
 
-  /** Extra periodic work (liveness, invocations) run on the same timer. */
-  addSweep(fn: () => void): void {
+  /** Extra periodic work (liveness, invocations) run on the same timer, by the leader instance only. */
+  addSweep(fn: () => Promise<void> | void): void {
     this.sweeps.push(fn)
   }
 
-  /** Makes `conn` the node's socket; returns the superseded one, if any. */
+  /**
+   * Makes `conn` the node's socket; returns the superseded one, if any. Other instances
+   * drop a socket they still hold for the node (a broker that failed over to this one).
+   */
   attach(conn: NodeConnection): NodeConnection | undefined {
     const prev = this.conns.get(conn.nodeId)
     this.conns.set(conn.nodeId, conn)
+    this.bus.publish({ k: 'node.attached', node: conn.nodeId })
     return prev && prev !== conn ? prev : undefined
   }
 
@@ -94,9 +104,9 @@ export class DeliveryRouter {
     return this.writer.post(input)
   }
 
-  /** Commits pending acks, marks and posts now: call before reading cursors or delivery states. */
-  flushWrites(): void {
-    this.writer.flush()
+  /** Commits pending acks, marks and posts now: await before reading cursors or delivery states. */
+  flushWrites(): Promise<void> {
+    return this.writer.flush()
   }
 
   /**
@@ -104,8 +114,8 @@ export class DeliveryRouter {
    * them. The agent is looked up at commit time; an agent this node does not host is ignored.
    */
   nodeAck(conn: NodeConnection, agentName: string, upToSeq: number): void {
-    this.writer.ack(`${conn.connId}\0${agentName}`, upToSeq, (upTo) => {
-      const agent = this.store.agents.byName(conn.workspaceId, agentName)
+    this.writer.ack(`${conn.connId}\0${agentName}`, upToSeq, async (upTo) => {
+      const agent = await this.store.agents.byName(conn.workspaceId, agentName)
       if (!agent || agent.nodeId !== conn.nodeId) {
         this.log('warn', 'ack for an agent not hosted by this node ignored', { node_id: conn.nodeId, agent: agentName })
         return undefined
@@ -130,36 +140,65 @@ export class DeliveryRouter {
       if (list) list.push(item)
       else this.fresh.set(item.delivery.agentId, [item])
     }
-    if (this.hub) this.changed(this.hub.pushDeliveries(items.map((i) => i.delivery)))
-    for (const f of failures) this.deadLetter(message, f.recipientId, 'depth_cap')
+    this.hub?.pushDeliveries(items)
+    for (const f of failures) void this.deadLetter(message, f.recipientId, 'depth_cap')
   }
 
-  /** Sends what was posted since the last call: one chain step (one corked write) per node. */
+  /**
+   * Sends what was posted since the last call: one chain step (one corked write) per node
+   * socket of this instance that is ready for the agent. Agents with no such socket here are
+   * announced to the other instances (their node may be connected there).
+   */
   private routeFresh(): void {
     if (this.fresh.size === 0) return
     const byConn = new Map<NodeConnection, Map<string, MailItem[]>>()
+    const elsewhere: string[] = []
     for (const [agentId, items] of this.fresh) {
-      const agent = this.store.agents.get(agentId)
-      const conn = agent?.nodeId ? this.conns.get(agent.nodeId) : undefined
-      if (!conn) continue
+      const conn = this.readyConnFor(agentId)
+      if (!conn) {
+        elsewhere.push(agentId)
+        continue
+      }
       let agents = byConn.get(conn)
       if (!agents) byConn.set(conn, (agents = new Map()))
       agents.set(agentId, items)
     }
     this.fresh.clear()
     for (const [conn, agents] of byConn) void conn.serialize(() => this.sendFresh(conn, agents))
+    if (elsewhere.length) this.bus.publish({ k: 'mail', agents: elsewhere })
+  }
+
+  /** The socket of this instance that may carry the agent's mail now (its agent.register was answered on it). */
+  private readyConnFor(agentId: string): NodeConnection | undefined {
+    for (const conn of this.conns.values()) if (conn.readyAgents.has(agentId) && conn.canDeliverTo(agentId)) return conn
+    return undefined
+  }
+
+  /** This instance's socket for the node the agent is bound to, if it holds one. */
+  private async localConn(agentId: string): Promise<{ agent: AgentRow; conn: NodeConnection } | undefined> {
+    if (this.conns.size === 0) return undefined
+    const agent = await this.store.agents.get(agentId)
+    const conn = agent?.nodeId ? this.conns.get(agent.nodeId) : undefined
+    return agent && conn ? { agent, conn } : undefined
   }
 
   /** New rows from memory when they continue the socket's stream; else from the store. Runs on `conn`'s chain. */
   private async sendFresh(conn: NodeConnection, agents: Map<string, MailItem[]>): Promise<void> {
+    // Read before corking (a read may wait on the database); the writes go out in one go.
+    const rows: Array<{ agent: AgentRow; items: MailItem[] }> = []
     const fromStore: string[] = []
+    for (const [agentId, items] of agents) {
+      if (!conn.canDeliverTo(agentId)) continue
+      const agent = await this.store.agents.get(agentId)
+      if (!agent || agent.nodeId !== conn.nodeId) continue
+      if (conn.sentThrough.get(agentId) === (items[0] as MailItem).delivery.seq - 1 && contiguous(items)) rows.push({ agent, items })
+      else fromStore.push(agentId)
+    }
     conn.corked(() => {
-      for (const [agentId, items] of agents) {
-        if (!conn.canDeliverTo(agentId)) continue
-        const agent = this.store.agents.get(agentId)
-        if (!agent || agent.nodeId !== conn.nodeId) continue
-        if (conn.sentThrough.get(agentId) === (items[0] as MailItem).delivery.seq - 1 && contiguous(items)) this.write(conn, agent, items)
-        else fromStore.push(agentId)
+      for (const { agent, items } of rows) {
+        // Re-checked after the reads: the socket may have closed, or the agent left it.
+        if (conn.canDeliverTo(agent.id) && conn.sentThrough.get(agent.id) === (items[0] as MailItem).delivery.seq - 1) this.write(conn, agent, items)
+        else fromStore.push(agent.id)
       }
     })
     for (const agentId of fromStore) await this.pump(conn, agentId, false)
@@ -177,33 +216,78 @@ export class DeliveryRouter {
     this.changed(rows)
   }
 
-  /** Push new mail for these recipients to their nodes (fire and forget). */
-  notify(agentIds: Iterable<string>): void {
-    for (const agentId of new Set(agentIds)) {
-      const agent = this.store.agents.get(agentId)
-      const conn = agent?.nodeId ? this.conns.get(agent.nodeId) : undefined
-      if (conn) void conn.serialize(() => this.pump(conn, agentId, false))
+  /** Push new mail for these recipients to their nodes, here and on the other instances. */
+  notify(agentIds: Iterable<string>): Promise<void> {
+    const ids = [...new Set(agentIds)]
+    if (ids.length) this.bus.publish({ k: 'mail', agents: ids })
+    return this.sendQueued(ids)
+  }
+
+  /** Sends queued mail of these agents whose node's socket is on this instance. */
+  private async sendQueued(agentIds: string[]): Promise<void> {
+    for (const agentId of agentIds) {
+      const local = await this.localConn(agentId)
+      if (local) void local.conn.serialize(() => this.pump(local.conn, agentId, false))
     }
   }
 
   /** Rows of this agent were queued again (defer): resend every queued row, even ones already written. */
-  requeued(agentId: string): void {
-    const agent = this.store.agents.get(agentId)
-    const conn = agent?.nodeId ? this.conns.get(agent.nodeId) : undefined
-    if (conn) {
+  requeued(agentId: string, announce = true): Promise<void> {
+    if (announce) this.bus.publish({ k: 'requeued', agent: agentId })
+    return this.localConn(agentId).then((local) => {
+      if (!local) return
+      const { conn } = local
       void conn.serialize(() => {
         conn.forget(agentId)
         return this.pump(conn, agentId, false)
       })
-    }
+    })
   }
 
   /** Resend everything unacked (queued|delivered) — used after an agent is (re)bound. */
-  replay(agentIds: Iterable<string>): void {
-    for (const agentId of new Set(agentIds)) {
-      const agent = this.store.agents.get(agentId)
-      const conn = agent?.nodeId ? this.conns.get(agent.nodeId) : undefined
-      if (conn) void conn.serialize(() => this.pump(conn, agentId, true))
+  replay(agentIds: Iterable<string>, announce = true): Promise<void> {
+    const ids = [...new Set(agentIds)]
+    if (announce && ids.length) this.bus.publish({ k: 'replay', agents: ids })
+    return this.replayLocal(ids)
+  }
+
+  private async replayLocal(agentIds: string[]): Promise<void> {
+    for (const agentId of agentIds) {
+      const local = await this.localConn(agentId)
+      if (local) void local.conn.serialize(() => this.pump(local.conn, agentId, true))
+    }
+  }
+
+  /** What another instance asked of this one's sockets. */
+  private onClusterEvent(e: ClusterEvent): void {
+    const fail = (err: unknown) => this.log('error', 'cluster event failed', { event: e.k, error: String(err) })
+    switch (e.k) {
+      case 'mail':
+        this.sendQueued(e.agents).catch(fail)
+        this.hub?.pull(e.agents).catch(fail)
+        return
+      case 'replay':
+        this.replayLocal(e.agents).catch(fail)
+        return
+      case 'requeued':
+        this.requeued(e.agent, false).catch(fail)
+        return
+      case 'node.attached': {
+        // The broker moved to another instance: this socket is a leftover (a half-open
+        // connection, a partition). Its agents must not get mail from two places.
+        const stale = this.conns.get(e.node)
+        if (stale) {
+          this.conns.delete(e.node)
+          stale.close('superseded')
+        }
+        return
+      }
+      case 'dead':
+        this.store.mail.message(e.workspace, e.message).then((m) => m && this.deadLetter(m, e.recipient, e.reason, false)).catch(fail)
+        return
+      case 'agent.closed':
+        this.hub?.closeAgent(e.agent, e.reason, false)
+        return
     }
   }
 
@@ -216,14 +300,15 @@ export class DeliveryRouter {
   async pump(conn: NodeConnection, agentId: string, includeDelivered: boolean): Promise<void> {
     if (!conn.canDeliverTo(agentId)) return
     // Pending acks and marks first: the cursor and the states read below must be current.
-    this.writer.flush()
+    await this.writer.flush()
     let after = 0
     if (includeDelivered) conn.forget(agentId)
     else after = conn.sentThrough.get(agentId) ?? 0
     for (;;) {
-      const agent = this.store.agents.get(agentId)
+      const agent = await this.store.agents.get(agentId)
       if (!agent || agent.nodeId !== conn.nodeId || !conn.canDeliverTo(agentId)) return
-      const items = this.store.mail.pendingMail(agentId, this.now(), after, includeDelivered, PUMP_PAGE)
+      const items = await this.store.mail.pendingMail(agentId, this.now(), after, includeDelivered, PUMP_PAGE)
+      if (!conn.canDeliverTo(agentId)) return
       if (items.length && !conn.corked(() => this.write(conn, agent, items))) return
       if (items.length < PUMP_PAGE) {
         // Everything pending up to the high-water mark read with this page is on the socket.
@@ -268,12 +353,14 @@ export class DeliveryRouter {
 
   /**
    * A message will never reach `recipientId`: tell the sender, as a seq-0 (ephemeral)
-   * `delivery.failed` deliver if it is node-hosted, and on its user clients.
+   * `delivery.failed` deliver if it is node-hosted, and on its user clients — here, and
+   * (`announce`) on the other instances, which hold the sender's sockets if it is not here.
    */
-  deadLetter(message: MessageRow, recipientId: string, reason: DeadLetterReason): void {
-    const sender = this.store.agents.get(message.agentId)
-    const recipient = this.store.agents.get(recipientId)
+  async deadLetter(message: MessageRow, recipientId: string, reason: DeadLetterReason, announce = true): Promise<void> {
+    if (announce) this.bus.publish({ k: 'dead', workspace: message.workspaceId, message: message.id, recipient: recipientId, reason })
+    const sender = await this.store.agents.get(message.agentId)
     if (!sender) return
+    const recipient = await this.store.agents.get(recipientId)
     const data = { message_id: message.id, recipient: recipient?.name ?? recipientId, reason, retryable: false }
     this.hub?.deliveryFailed(sender.id, data)
     const conn = sender.nodeId ? this.conns.get(sender.nodeId) : undefined
@@ -287,35 +374,52 @@ export class DeliveryRouter {
     })
   }
 
-  /** One sweep: dead-letter expired rows (telling senders), resend queued ones, run extra sweeps. */
-  redrive(): void {
+  /**
+   * One sweep. Every instance resends queued and long-unacked mail of its own sockets (this
+   * also covers a lost cluster event); the leader alone dead-letters expired rows and runs
+   * the extra sweeps (liveness, invocations), which act on shared rows.
+   */
+  redrive(): Promise<void> {
+    // A slow database must not pile sweeps up.
+    this.sweeping ??= this.redriveOnce().finally(() => {
+      this.sweeping = undefined
+    })
+    return this.sweeping
+  }
+
+  private async redriveOnce(): Promise<void> {
+    const leader = this.bus.isLeader()
     try {
-      this.writer.flush()
+      await this.writer.flush()
       const now = this.now()
-      const expired = this.store.mail.expire(now)
-      if (expired.length > 0) {
-        this.log('info', 'deliveries dead-lettered (ttl)', { count: expired.length })
-        this.changed(expired)
-        for (const row of expired) {
-          const message = this.store.mail.message(row.workspaceId, row.messageId)
-          if (message) this.deadLetter(message, row.agentId, 'ttl_expired')
+      if (leader) {
+        const expired = await this.store.mail.expire(now)
+        if (expired.length > 0) {
+          this.log('info', 'deliveries dead-lettered (ttl)', { count: expired.length })
+          this.changed(expired)
+          for (const row of expired) {
+            const message = await this.store.mail.message(row.workspaceId, row.messageId)
+            if (message) await this.deadLetter(message, row.agentId, 'ttl_expired')
+          }
         }
       }
-      this.notify(this.store.mail.agentsWithQueued(now))
-      // "Delivered" is only "written to a socket". A broker that could not type a
-      // message withholds its ack and waits for a redelivery; without this it waited
-      // until the next reconnect. Resend from the cursor, at most every REDELIVER_AFTER_MS.
-      const stale = this.store.mail
-        .agentsWithUnackedDelivered(now - REDELIVER_AFTER_MS, now)
-        .filter((id) => now - (this.lastReplayAt.get(id) ?? 0) >= REDELIVER_AFTER_MS)
-      for (const id of stale) this.lastReplayAt.set(id, now)
-      this.replay(stale)
+      if (this.conns.size > 0) {
+        await this.sendQueued(await this.store.mail.agentsWithQueued(now))
+        // "Delivered" is only "written to a socket". A broker that could not type a
+        // message withholds its ack and waits for a redelivery; without this it waited
+        // until the next reconnect. Resend from the cursor, at most every REDELIVER_AFTER_MS.
+        const stale = (await this.store.mail.agentsWithUnackedDelivered(now - REDELIVER_AFTER_MS, now))
+          .filter((id) => now - (this.lastReplayAt.get(id) ?? 0) >= REDELIVER_AFTER_MS)
+        for (const id of stale) this.lastReplayAt.set(id, now)
+        await this.replayLocal(stale)
+      }
     } catch (err) {
       this.log('error', 'redrive failed', { error: String(err) })
     }
+    if (!leader) return
     for (const sweep of this.sweeps) {
       try {
-        sweep()
+        await sweep()
       } catch (err) {
         this.log('error', 'sweep failed', { error: String(err) })
       }
@@ -324,7 +428,7 @@ export class DeliveryRouter {
 
   start(intervalMs: number): void {
     this.stop()
-    this.timer = setInterval(() => this.redrive(), intervalMs)
+    this.timer = setInterval(() => void this.redrive(), intervalMs)
     this.timer.unref()
   }
 

@@ -19,7 +19,7 @@
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../context'
 import type { EngineEvents } from '../events'
-import type { DeliveryRow, PostInput, PostOutcome, Store } from '../store/types'
+import type { AsyncStore, DeliveryRow, PostInput, PostOutcome } from '../store/types'
 
 /** A post's outcome once committed. */
 export type Posted = Extract<PostOutcome, { status: 'posted' }>
@@ -36,7 +36,7 @@ export interface WriterHooks {
 }
 
 /** Resolves a node's ack (highest up_to_seq seen) to an agent and engine seq at commit time; undefined drops it. */
-export type AckResolver = (upToSeq: number) => { agentId: string; upToSeq: number } | undefined
+export type AckResolver = (upToSeq: number) => Promise<{ agentId: string; upToSeq: number } | undefined>
 
 /** A commit carries at most this many posts; the rest go in the next one (bounds one commit's latency). */
 export const MAX_POSTS_PER_COMMIT = 1000
@@ -59,9 +59,11 @@ export class MailWriter {
   private marks: Array<{ row: DeliveryRow; at: number }> = []
   private scheduled = false
   private lingering: NodeJS.Timeout | undefined
+  /** Commits run one after another; a flush queues behind the one in flight. */
+  private chain: Promise<void> = Promise.resolve()
 
   constructor(
-    private readonly store: Store,
+    private readonly store: AsyncStore,
     private readonly now: () => number,
     private readonly log: Logger,
     private readonly events: EngineEvents,
@@ -107,16 +109,27 @@ export class MailWriter {
     this.scheduled = true
     setImmediate(() => {
       this.scheduled = false
-      this.flush()
+      void this.flush()
     })
   }
 
-  /** Commits everything pending, now. */
-  flush(): void {
-    while (!this.idle) this.commitOnce()
+  /**
+   * Commits everything pending, after the commit in flight (if any). Resolves once what was
+   * pending when it was called is durable (and reported). Never rejects: a failed commit
+   * is logged and its posts rejected.
+   *
+   * While one commit waits on the database (PostgreSQL), new writes gather for the next:
+   * the batch grows with the latency instead of the writes queueing one by one.
+   */
+  flush(): Promise<void> {
+    const next = this.chain.then(async () => {
+      while (!this.idle) await this.commitOnce()
+    })
+    this.chain = next.catch((err: unknown) => this.log('error', 'mailbox flush failed', { error: String(err) }))
+    return this.chain
   }
 
-  private commitOnce(): void {
+  private async commitOnce(): Promise<void> {
     if (this.lingering) {
       clearTimeout(this.lingering)
       this.lingering = undefined
@@ -128,20 +141,28 @@ export class MailWriter {
     const old: Array<{ row: DeliveryRow; at: number }> = []
     for (const m of this.marks) (at - m.at <= MARK_SLACK_MS ? marks : old).push(m)
     this.marks = []
-    if (old.length) this.commitMarks(old)
+    if (old.length) await this.commitMarks(old)
     const posts = this.posts.length > MAX_POSTS_PER_COMMIT ? this.posts.splice(0, MAX_POSTS_PER_COMMIT) : this.posts
     if (posts === this.posts) this.posts = []
+    const pendingAcks = [...this.acks.values()]
+    this.acks.clear()
     const byAgent = new Map<string, number>()
-    for (const { upToSeq, resolve } of this.acks.values()) {
-      const a = resolve(upToSeq)
+    for (const { upToSeq, resolve } of pendingAcks) {
+      let a
+      try {
+        a = await resolve(upToSeq)
+      } catch (err) {
+        // Dropped: the rows stay unacked and are sent again (at least once).
+        this.log('error', 'ack lookup failed', { error: String(err) })
+        continue
+      }
       if (a && a.upToSeq > (byAgent.get(a.agentId) ?? 0)) byAgent.set(a.agentId, a.upToSeq)
     }
-    this.acks.clear()
     const acks = [...byAgent].map(([agentId, upToSeq]) => ({ agentId, upToSeq }))
     const t0 = performance.now()
     let result
     try {
-      result = this.store.mail.commit({ at, delivered: marks.map((m) => m.row.id), acks, posts: posts.map((p) => p.input) })
+      result = await this.store.mail.commit({ at, delivered: marks.map((m) => m.row.id), acks, posts: posts.map((p) => p.input) })
     } catch (err) {
       // Nothing of this batch is stored. Posts fail (their callers answer 500); acks and
       // marks are dropped: the rows stay unacked / queued and are sent again (at least once).
@@ -166,7 +187,7 @@ export class MailWriter {
   }
 
   /** Marks alone, one commit per write time. */
-  private commitMarks(marks: Array<{ row: DeliveryRow; at: number }>): void {
+  private async commitMarks(marks: Array<{ row: DeliveryRow; at: number }>): Promise<void> {
     const byTime = new Map<number, Array<{ row: DeliveryRow; at: number }>>()
     for (const m of marks) {
       const list = byTime.get(m.at)
@@ -176,7 +197,7 @@ export class MailWriter {
     for (const [at, group] of byTime) {
       let moved: boolean[]
       try {
-        moved = this.store.mail.commit({ at, delivered: group.map((m) => m.row.id), acks: [], posts: [] }).delivered
+        moved = (await this.store.mail.commit({ at, delivered: group.map((m) => m.row.id), acks: [], posts: [] })).delivered
       } catch (err) {
         this.log('error', 'mailbox commit failed', { error: String(err), marks: group.length })
         continue

@@ -101,7 +101,7 @@ export async function handleFrame(ctx: EngineContext, conn: NodeConnection, text
   const decoded = decode(text)
   // Acks wait for the turn's group commit; anything else sees them applied first (the
   // register reply carries the cursor, a replay starts from it).
-  if (decoded.ok !== true || decoded.frame.type !== 'delivery.ack') ctx.router.flushWrites()
+  if (decoded.ok !== true || decoded.frame.type !== 'delivery.ack') await ctx.router.flushWrites()
   if (decoded.ok === 'recover') {
     const parsed = agentRecoverSchema.safeParse(decoded.raw)
     if (!parsed.success) {
@@ -133,20 +133,20 @@ export async function handleFrame(ctx: EngineContext, conn: NodeConnection, text
   try {
     switch (frame.type) {
       case 'node.register': return await onNodeRegister(ctx, conn, frame)
-      case 'node.heartbeat': return onHeartbeat(ctx, conn, frame)
+      case 'node.heartbeat': return await onHeartbeat(ctx, conn, frame)
       case 'node.deregister':
         conn.registered = false
         conn.readyAgents.clear()
         conn.forget()
-        ctx.store.nodes.markLost(conn.nodeId)
-        ctx.actions.nodeLost(conn.nodeId)
+        await ctx.store.nodes.markLost(conn.nodeId)
+        await ctx.actions.nodeLost(conn.nodeId)
         return
       case 'agent.register': return await onAgentRegister(ctx, conn, frame)
-      case 'agent.deregister': return onAgentDeregister(ctx, conn, frame)
-      case 'delivery.ack': return onAck(ctx, conn, frame)
+      case 'agent.deregister': return await onAgentDeregister(ctx, conn, frame)
+      case 'delivery.ack': return await onAck(ctx, conn, frame)
       case 'inventory.sync': return await onInventory(ctx, conn, frame)
       case 'action.result':
-        ctx.actions.onResult(conn, frame.invocation_id, 'error' in frame && frame.error !== undefined ? { error: frame.error } : { output: frame.output })
+        await ctx.actions.onResult(conn, frame.invocation_id, 'error' in frame && frame.error !== undefined ? { error: frame.error } : { output: frame.output })
         return
     }
   } catch (err) {
@@ -160,35 +160,35 @@ async function onNodeRegister(ctx: EngineContext, conn: NodeConnection, f: NodeR
   const { store } = ctx
   // Identity comes from the token, never from the frame.
   if (f.node_id !== conn.nodeId) throw new FrameError('node_id_mismatch', `node_id ${f.node_id} does not match the token's node`)
-  const node = store.nodes.get(conn.nodeId)
+  const node = await store.nodes.get(conn.nodeId)
   if (!node) throw new FrameError('node_not_found', 'node was deleted')
-  const clash = store.nodes.byName(conn.workspaceId, f.name)
+  const clash = await store.nodes.byName(conn.workspaceId, f.name)
   if (clash && clash.id !== node.id) throw new FrameError('node_name_conflict', `Node name "${f.name}" is already enrolled`)
   const now = ctx.config.now()
   const caps = toCaps(f.capabilities)
-  store.nodes.markRegistered(node.id, {
+  await store.nodes.markRegistered(node.id, {
     name: f.name, version: f.version, machineId: f.machine_id ?? null, capabilities: caps, tags: f.tags, maxAgents: f.max_agents, at: now,
   })
   conn.registered = true
   conn.registeredAt = now
   conn.cursorAware = caps.some((c) => c.name === DELIVERY_CURSOR_CAPABILITY)
-  const fresh = store.nodes.get(node.id) ?? node
+  const fresh = (await store.nodes.get(node.id)) ?? node
   const data = { ...nodeView(fresh, now), accepted_capabilities: caps.map((c) => ({ name: c.name, kind: c.kind, accepted: true })) }
   if (!(await reply(conn, f.id, data))) return
   ctx.log('info', 'node registered', { node_id: node.id, name: f.name, cursor_aware: conn.cursorAware })
   // Legacy brokers get their whole backlog now; cursor-aware ones per agent.register.
   if (!conn.cursorAware) {
-    for (const agent of store.agents.listOnNode(node.id)) await ctx.router.pump(conn, agent.id, true)
+    for (const agent of await store.agents.listOnNode(node.id)) await ctx.router.pump(conn, agent.id, true)
   }
   // The database is the invocation queue: work waiting for this node goes out now.
-  ctx.actions.drainNode(node.id)
+  await ctx.actions.drainNode(node.id)
 }
 
-function onHeartbeat(ctx: EngineContext, conn: NodeConnection, f: NodeHeartbeatFrame): void {
-  const before = ctx.store.nodes.get(conn.nodeId)
+async function onHeartbeat(ctx: EngineContext, conn: NodeConnection, f: NodeHeartbeatFrame): Promise<void> {
+  const before = await ctx.store.nodes.get(conn.nodeId)
   const now = ctx.config.now()
   const wasDispatchable = !!before && isNodeLive(before, now) && before.handlersLive
-  ctx.store.nodes.heartbeat(conn.nodeId, {
+  await ctx.store.nodes.heartbeat(conn.nodeId, {
     at: ctx.config.now(), // server-stamped; the broker never sends a time
     load: f.load === undefined ? undefined : Math.min(1, Math.max(0, f.load)),
     activeAgents: f.active_agents,
@@ -198,20 +198,20 @@ function onHeartbeat(ctx: EngineContext, conn: NodeConnection, f: NodeHeartbeatF
     version: f.version,
   })
   // A node the liveness sweep marked offline comes back with its next heartbeat.
-  if (before && before.status !== 'online') ctx.store.nodes.markRegistered(conn.nodeId, {
+  if (before && before.status !== 'online') await ctx.store.nodes.markRegistered(conn.nodeId, {
     name: before.name, version: f.version ?? before.version, machineId: before.machineId, capabilities: f.capabilities ? toCaps(f.capabilities) : before.capabilities,
     tags: before.tags, maxAgents: f.max_agents ?? before.maxAgents, at: now,
   })
   // Drain only when the heartbeat made work newly dispatchable (engine.md §2.2).
   const freed = !!before && f.active_agents < before.activeAgents
-  if (!wasDispatchable && f.handlers_live) ctx.actions.drainNode(conn.nodeId)
-  else if (freed) ctx.actions.drainNode(conn.nodeId)
+  if (!wasDispatchable && f.handlers_live) await ctx.actions.drainNode(conn.nodeId)
+  else if (freed) await ctx.actions.drainNode(conn.nodeId)
 }
 
 /** Another live node currently hosts this agent. */
-function activeElsewhere(ctx: EngineContext, agent: AgentRow, nodeId: string): boolean {
+async function activeElsewhere(ctx: EngineContext, agent: AgentRow, nodeId: string): Promise<boolean> {
   if (agent.status !== 'active' || !agent.nodeId || agent.nodeId === nodeId) return false
-  const other = ctx.store.nodes.get(agent.nodeId)
+  const other = await ctx.store.nodes.get(agent.nodeId)
   return !!other && isNodeLive(other, ctx.config.now())
 }
 
@@ -219,21 +219,21 @@ async function onAgentRegister(ctx: EngineContext, conn: NodeConnection, f: Agen
   const { store } = ctx
   const now = ctx.config.now()
   const token = newToken('agent')
-  let agent = store.agents.byName(conn.workspaceId, f.name)
+  let agent = await store.agents.byName(conn.workspaceId, f.name)
   if (!agent) {
     const fresh: AgentRow = {
       id: newId('agt_'), workspaceId: conn.workspaceId, name: f.name, type: 'agent', status: 'active', metadata: {},
       nodeId: conn.nodeId, deliverySeq: 0, deliveryAckSeq: 0, originNodeId: conn.nodeId, lastSeenAt: now, wireSeqBase: 0,
       revokedAt: null, createdAt: now,
     }
-    store.agents.insert(fresh, hashToken(token))
+    await store.agents.insert(fresh, hashToken(token))
     agent = fresh
   } else {
     // Upsert semantics (older engine): a restarted broker resumes its agents by name.
-    if (activeElsewhere(ctx, agent, conn.nodeId)) {
+    if (await activeElsewhere(ctx, agent, conn.nodeId)) {
       throw new FrameError('agent_location_conflict', `agent "${f.name}" is active on another node`)
     }
-    store.agents.assume(agent.id, conn.nodeId, hashToken(token))
+    await store.agents.assume(agent.id, conn.nodeId, hashToken(token))
   }
   await finishAgentBinding(ctx, conn, agent.id, f.id, token)
 }
@@ -248,11 +248,11 @@ async function finishAgentBinding(ctx: EngineContext, conn: NodeConnection, agen
   // that kept its cursor across a reconnect re-sends agent.register and expects the next seq
   // (seq 1 would read as Stale: acked, never typed). One without a cursor says so with a Gap
   // ack of 0, and only then is the agent renumbered (rebaseAfterGap).
-  store.mail.compactCursor(agentId)
-  const agent = store.agents.get(agentId)
+  await store.mail.compactCursor(agentId)
+  const agent = await store.agents.get(agentId)
   if (!agent) throw new FrameError('agent_not_found', 'agent vanished')
-  const general = store.channels.byName(conn.workspaceId, 'general')
-  if (general) store.channels.join(general.id, agent.id, ctx.config.now())
+  const general = await store.channels.byName(conn.workspaceId, 'general')
+  if (general) await store.channels.join(general.id, agent.id, ctx.config.now())
   // The broker rejects any extra key; delivery_ack_seq only for cursor-aware nodes.
   const data: Record<string, unknown> = { agent_id: agent.id, token, name: agent.name }
   if (conn.cursorAware) data.delivery_ack_seq = agent.deliveryAckSeq
@@ -265,24 +265,24 @@ async function finishAgentBinding(ctx: EngineContext, conn: NodeConnection, agen
 }
 
 async function onAgentRecover(ctx: EngineContext, conn: NodeConnection, f: AgentRecoverFrame): Promise<void> {
-  const agent = ctx.store.agents.byName(conn.workspaceId, f.name)
+  const agent = await ctx.store.agents.byName(conn.workspaceId, f.name)
   if (!agent) throw new FrameError('agent_not_found', `agent "${f.name}" not found`)
   if (agent.id !== f.expected_agent_id) throw new FrameError('agent_identity_mismatch', `agent "${f.name}" has a different id`)
   if (agent.originNodeId && agent.originNodeId !== conn.nodeId) {
     throw new FrameError('agent_recovery_not_authorized', `agent "${f.name}" was not created on this node`)
   }
-  if (activeElsewhere(ctx, agent, conn.nodeId)) throw new FrameError('agent_location_conflict', `agent "${f.name}" is active on another node`)
+  if (await activeElsewhere(ctx, agent, conn.nodeId)) throw new FrameError('agent_location_conflict', `agent "${f.name}" is active on another node`)
   const token = newToken('agent')
-  ctx.store.agents.recover(agent.id, conn.nodeId, hashToken(token))
+  await ctx.store.agents.recover(agent.id, conn.nodeId, hashToken(token))
   ctx.hub.closeAgent(agent.id, 'token_rotated')
   await finishAgentBinding(ctx, conn, agent.id, f.id, token)
 }
 
-function onAgentDeregister(ctx: EngineContext, conn: NodeConnection, f: AgentDeregisterFrame): void {
-  const agent = ctx.store.agents.get(f.agent_id)
+async function onAgentDeregister(ctx: EngineContext, conn: NodeConnection, f: AgentDeregisterFrame): Promise<void> {
+  const agent = await ctx.store.agents.get(f.agent_id)
   // A node may only release agents it hosts.
   if (!agent || agent.workspaceId !== conn.workspaceId || agent.nodeId !== conn.nodeId) return
-  ctx.store.agents.bind(agent.id, null, 'offline')
+  await ctx.store.agents.bind(agent.id, null, 'offline')
   conn.readyAgents.delete(agent.id)
   conn.forget(agent.id)
 }
@@ -310,12 +310,12 @@ async function onAck(ctx: EngineContext, conn: NodeConnection, f: DeliveryAckFra
  * send it again. Once renumbered, further Gap answers to the old numbers change nothing.
  */
 async function rebaseAfterGap(ctx: EngineContext, conn: NodeConnection, name: string): Promise<void> {
-  ctx.router.flushWrites() // acks of this turn first: the cursor must be current
-  const agent = ctx.store.agents.byName(conn.workspaceId, name)
+  await ctx.router.flushWrites() // acks of this turn first: the cursor must be current
+  const agent = await ctx.store.agents.byName(conn.workspaceId, name)
   if (!agent || agent.nodeId !== conn.nodeId) return
-  const cursor = ctx.store.mail.compactCursor(agent.id)
+  const cursor = await ctx.store.mail.compactCursor(agent.id)
   if (agent.wireSeqBase === cursor) return
-  ctx.store.agents.setWireSeqBase(agent.id, cursor)
+  await ctx.store.agents.setWireSeqBase(agent.id, cursor)
   ctx.log('info', 'legacy broker has no cursor for the agent; renumbered from 1', { node_id: conn.nodeId, agent: name, base: cursor })
   conn.forget(agent.id) // what this socket carried was numbered on the old base: re-read it
   await ctx.router.pump(conn, agent.id, true)
@@ -326,24 +326,24 @@ async function onInventory(ctx: EngineContext, conn: NodeConnection, f: Inventor
   // Validate everything first so a bad entry rejects the whole frame with nothing changed.
   const known: AgentRow[] = []
   for (const entry of f.agents) {
-    const agent = store.agents.byName(conn.workspaceId, entry.name)
+    const agent = await store.agents.byName(conn.workspaceId, entry.name)
     if (!agent) continue
     if (agent.id !== entry.agent_id) throw new FrameError('agent_identity_mismatch', `agent "${entry.name}" has a different id`)
-    if (activeElsewhere(ctx, agent, conn.nodeId)) throw new FrameError('agent_location_conflict', `agent "${entry.name}" is active on another node`)
+    if (await activeElsewhere(ctx, agent, conn.nodeId)) throw new FrameError('agent_location_conflict', `agent "${entry.name}" is active on another node`)
     known.push(agent)
   }
   const listed = new Set(known.map((a) => a.id))
   const movedHere = new Set<string>()
   for (const agent of known) {
     if (agent.nodeId !== conn.nodeId) movedHere.add(agent.id)
-    store.agents.bind(agent.id, conn.nodeId, 'active')
+    await store.agents.bind(agent.id, conn.nodeId, 'active')
   }
   // Missing from the snapshot → offline. The binding is kept on purpose: v5 brokers
   // list only sidecar-spawned agents, and dropping the binding would cut mail to the rest.
-  for (const agent of store.agents.listOnNode(conn.nodeId)) {
-    if (!listed.has(agent.id) && agent.status === 'active') store.agents.setStatus(agent.id, 'offline')
+  for (const agent of await store.agents.listOnNode(conn.nodeId)) {
+    if (!listed.has(agent.id) && agent.status === 'active') await store.agents.setStatus(agent.id, 'offline')
   }
-  const inv = ctx.actions.reconcile(conn, f.agents)
+  const inv = await ctx.actions.reconcile(conn, f.agents)
   const data = {
     rebound_agents: known.map((a) => ({ agent_id: a.id, name: a.name })),
     open_invocations: inv.open,

@@ -39,6 +39,13 @@ export function attachNodeSocket(server: Server, ctx: EngineContext): NodeSocket
   let closing = false
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    upgrade(req, socket, head).catch((err: unknown) => {
+      ctx.log('error', 'websocket upgrade failed', { error: String(err) })
+      rejectUpgrade(socket, 500, 'internal_error', 'upgrade failed')
+    })
+  }
+
+  const upgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     socket.on('error', () => socket.destroy())
     if (closing) return rejectUpgrade(socket, 503, 'shutting_down', 'engine is shutting down')
     let url: URL
@@ -52,15 +59,16 @@ export function attachNodeSocket(server: Server, ctx: EngineContext): NodeSocket
     if (url.pathname !== NODE_WS_PATH) return rejectUpgrade(socket, 404, 'not_found', 'no websocket at this path')
     const token = bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined
     if (!token) return rejectUpgrade(socket, 401, 'unauthorized', 'missing node token')
-    const principal = resolveToken(ctx.store, token)
+    const principal = await resolveToken(ctx.store, token)
+    if (closing) return rejectUpgrade(socket, 503, 'shutting_down', 'engine is shutting down')
     if (!principal || principal.kind !== 'node') return rejectUpgrade(socket, 401, 'invalid_token', 'node token is not valid')
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, principal.node))
   }
 
-  const onUserUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void => {
+  const onUserUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> => {
     const token = bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined
     if (!token) return rejectUpgrade(socket, 401, 'unauthorized', 'missing agent token')
-    const principal = resolveToken(ctx.store, token)
+    const principal = await resolveToken(ctx.store, token)
     if (!principal) return rejectUpgrade(socket, 401, 'invalid_token', 'token is not valid')
     if (principal.kind !== 'agent' || principal.agent.type !== 'human') {
       return rejectUpgrade(socket, 403, 'forbidden', 'the user socket needs the at_live_ token of a human agent')
@@ -88,8 +96,11 @@ export function attachNodeSocket(server: Server, ctx: EngineContext): NodeSocket
     ws.on('close', (code, reason) => {
       // Only the node's current socket takes it offline; a superseded one just goes away.
       if (ctx.router.detach(conn)) {
-        ctx.store.nodes.markLost(node.id)
-        ctx.actions.nodeLost(node.id)
+        // Behind the socket's pending frames: a node.register in flight must not land after this.
+        void conn.serialize(async () => {
+          await ctx.store.nodes.markLost(node.id)
+          await ctx.actions.nodeLost(node.id)
+        })
       }
       ctx.log('info', 'node socket closed', { node_id: node.id, code, reason: reason.toString() })
     })

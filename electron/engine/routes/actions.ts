@@ -18,7 +18,7 @@ const isSpawn = (name: string) => name === 'spawn' || /^spawn:[\w.-]+$/.test(nam
 export function actionRoutes(ctx: EngineContext): Hono<AppEnv> {
   const { store } = ctx
   const app = new Hono<AppEnv>()
-  const nodeName = (id: string | null): string | null => (id ? store.nodes.get(id)?.name ?? null : null)
+  const nodeName = async (id: string | null): Promise<string | null> => (id ? (await store.nodes.get(id))?.name ?? null : null)
 
   app.post('/actions/:name/invoke', async (c) => {
     const { workspace, agent } = requireReader(c)
@@ -26,15 +26,15 @@ export function actionRoutes(ctx: EngineContext): Hono<AppEnv> {
     if (!isSpawn(name)) throw new ApiError(404, 'action_not_found', `action "${name}" not found (this engine provides spawn)`)
     const body = await parseBody(c, invokeSchema)
     const key = c.req.header('idempotency-key') ?? body.invocation_id
-    const { row, created } = ctx.actions.invoke({ workspaceId: workspace.id, callerId: agent?.id ?? null, actionName: name, input: body.input ?? {}, idempotencyKey: key })
-    return ok(c, invocationView(row, nodeName), created ? 201 : 200)
+    const { row, created } = (await ctx.actions.invoke({ workspaceId: workspace.id, callerId: agent?.id ?? null, actionName: name, input: body.input ?? {}, idempotencyKey: key }))
+    return ok(c, await invocationView(row, nodeName), created ? 201 : 200)
   })
 
-  app.get('/actions/:name/invocations/:id', (c) => {
+  app.get('/actions/:name/invocations/:id', async (c) => {
     const { workspace } = requireReader(c)
-    const row = store.invocations.get(workspace.id, c.req.param('id'))
+    const row = await store.invocations.get(workspace.id, c.req.param('id'))
     if (!row || row.actionName !== c.req.param('name')) throw notFound('invocation')
-    return ok(c, invocationView(row, nodeName))
+    return ok(c, await invocationView(row, nodeName))
   })
 
   return app

@@ -53,19 +53,19 @@ export function agentRoutes(ctx: EngineContext): Hono<AppEnv> {
   const { store } = ctx
   const app = new Hono<AppEnv>()
 
-  const nodeName = (agent: AgentRow): string | undefined => (agent.nodeId ? store.nodes.get(agent.nodeId)?.name : undefined)
-  const nodeNameById = (id: string | null): string | null => (id ? store.nodes.get(id)?.name ?? null : null)
+  const nodeName = async (agent: AgentRow): Promise<string | undefined> => (agent.nodeId ? (await store.nodes.get(agent.nodeId))?.name : undefined)
+  const nodeNameById = async (id: string | null): Promise<string | null> => (id ? (await store.nodes.get(id))?.name ?? null : null)
   const withToken = (agent: AgentRow, token: string) => ({
     id: agent.id, name: agent.name, token, status: 'active', created_at: iso(agent.createdAt), workspace_id: agent.workspaceId, type: agent.type,
   })
-  const detailed = (agent: AgentRow) => ({
-    ...agentView(agent, nodeName(agent)),
-    pending_deliveries: store.agents.pendingCount(agent.id, ctx.config.now()),
+  const detailed = async (agent: AgentRow) => ({
+    ...agentView(agent, (await nodeName(agent))),
+    pending_deliveries: await store.agents.pendingCount(agent.id, ctx.config.now()),
     delivery_seq: agent.deliverySeq,
     delivery_ack_seq: agent.deliveryAckSeq,
   })
-  const agentByName = (ws: WorkspaceRow, name: string): AgentRow => {
-    const agent = store.agents.byName(ws.id, name)
+  const agentByName = async (ws: WorkspaceRow, name: string): Promise<AgentRow> => {
+    const agent = await store.agents.byName(ws.id, name)
     if (!agent) throw notFound('agent')
     return agent
   }
@@ -73,7 +73,7 @@ export function agentRoutes(ctx: EngineContext): Hono<AppEnv> {
   app.post('/agents', async (c) => {
     const ws = requireWorkspaceKey(c)
     const body = await parseBody(c, createAgentSchema)
-    if (store.agents.byName(ws.id, body.name)) throw new ApiError(409, 'agent_already_exists', `agent "${body.name}" already exists`)
+    if (await store.agents.byName(ws.id, body.name)) throw new ApiError(409, 'agent_already_exists', `agent "${body.name}" already exists`)
     const token = newToken('agent')
     const now = ctx.config.now()
     const agent: AgentRow = {
@@ -81,16 +81,16 @@ export function agentRoutes(ctx: EngineContext): Hono<AppEnv> {
       metadata: body.metadata ?? {}, nodeId: null, deliverySeq: 0, deliveryAckSeq: 0, originNodeId: null, lastSeenAt: null,
       wireSeqBase: 0, revokedAt: null, createdAt: now,
     }
-    store.agents.insert(agent, hashToken(token))
+    await store.agents.insert(agent, hashToken(token))
     return ok(c, withToken(agent, token), 201)
   })
 
   app.post('/agents/release', async (c) => {
     const { workspace } = requireReader(c)
     const body = await parseBody(c, releaseSchema)
-    const agent = agentByName(workspace, body.name)
+    const agent = (await agentByName(workspace, body.name))
     const nodeId = agent.nodeId
-    store.agents.bind(agent.id, null, 'offline')
+    await store.agents.bind(agent.id, null, 'offline')
     if (nodeId) ctx.router.connection(nodeId)?.readyAgents.delete(agent.id)
     // The real broker decodes this as an action-invocation record.
     return ok(c, {
@@ -110,18 +110,18 @@ export function agentRoutes(ctx: EngineContext): Hono<AppEnv> {
     const body = await parseBody(c, spawnSchema)
     const { invocation_id: explicitId, ...input } = body
     const key = c.req.header('idempotency-key') ?? explicitId
-    const { row, created } = ctx.actions.invoke({ workspaceId: workspace.id, callerId: caller?.id ?? null, actionName: 'spawn', input, idempotencyKey: key })
-    return ok(c, invocationView(row, nodeNameById), created ? 201 : 200)
+    const { row, created } = (await ctx.actions.invoke({ workspaceId: workspace.id, callerId: caller?.id ?? null, actionName: 'spawn', input, idempotencyKey: key }))
+    return ok(c, await invocationView(row, nodeNameById), created ? 201 : 200)
   })
 
   /** Who is online in a workspace: agents (node liveness / recent calls / open clients), nodes, human users. */
-  const presenceOf = (workspace: WorkspaceRow) => {
+  const presenceOf = async (workspace: WorkspaceRow) => {
     const now = ctx.config.now()
-    const nodes = store.nodes.list(workspace.id)
+    const nodes = await store.nodes.list(workspace.id)
     const byId = new Map(nodes.map((n) => [n.id, n]))
-    const users = ctx.hub.usersIn(workspace.id)
+    const users = (await ctx.hub.usersIn(workspace.id))
     const userConns = new Map(users.map((u) => [u.agentId, u.connections]))
-    const agents = store.agents.list(workspace.id).map((a) => {
+    const agents = (await store.agents.list(workspace.id)).map((a) => {
       const node = a.nodeId ? byId.get(a.nodeId) : undefined
       // Node-hosted agents are online from node liveness alone; others from a client or a recent call.
       const online = node
@@ -144,44 +144,44 @@ export function agentRoutes(ctx: EngineContext): Hono<AppEnv> {
 
   // relaycast shape (the SDK types it as AgentPresenceInfo[]): one entry per agent, with
   // type, node and open-client count added; the whole picture is GET /v1/presence.
-  app.get('/agents/presence', (c) => {
+  app.get('/agents/presence', async (c) => {
     const { workspace } = requireReader(c)
-    return ok(c, presenceOf(workspace).agents)
+    return ok(c, (await presenceOf(workspace)).agents)
   })
 
-  app.get('/presence', (c) => {
+  app.get('/presence', async (c) => {
     const { workspace } = requireReader(c)
-    return ok(c, presenceOf(workspace))
+    return ok(c, (await presenceOf(workspace)))
   })
 
-  app.post('/agents/heartbeat', (c) => {
+  app.post('/agents/heartbeat', async (c) => {
     const { agent } = requireAgent(c)
     const now = ctx.config.now()
-    store.agents.touch(agent.id, now)
-    if (!agent.nodeId && agent.status !== 'active') store.agents.setStatus(agent.id, 'active')
+    await store.agents.touch(agent.id, now)
+    if (!agent.nodeId && agent.status !== 'active') await store.agents.setStatus(agent.id, 'active')
     return ok(c, { name: agent.name, status: 'online', last_seen_at: iso(now) })
   })
 
-  app.post('/agents/disconnect', (c) => {
+  app.post('/agents/disconnect', async (c) => {
     const { agent } = requireAgent(c)
-    if (!agent.nodeId) store.agents.setStatus(agent.id, 'offline')
+    if (!agent.nodeId) await store.agents.setStatus(agent.id, 'offline')
     return ok(c, { name: agent.name, status: 'offline' })
   })
 
-  app.post('/agents/:name/rotate-token', (c) => {
+  app.post('/agents/:name/rotate-token', async (c) => {
     const ws = requireWorkspaceKey(c)
-    const agent = agentByName(ws, c.req.param('name'))
+    const agent = (await agentByName(ws, c.req.param('name')))
     const token = newToken('agent')
-    store.agents.setToken(agent.id, hashToken(token))
+    await store.agents.setToken(agent.id, hashToken(token))
     ctx.hub.closeAgent(agent.id, 'token_rotated')
     return ok(c, withToken(agent, token))
   })
 
-  app.post('/agents/:name/revoke', (c) => {
+  app.post('/agents/:name/revoke', async (c) => {
     const ws = requireWorkspaceKey(c)
-    const agent = agentByName(ws, c.req.param('name'))
+    const agent = (await agentByName(ws, c.req.param('name')))
     const now = ctx.config.now()
-    store.agents.revoke(agent.id, now)
+    await store.agents.revoke(agent.id, now)
     ctx.hub.closeAgent(agent.id, 'token_revoked')
     ctx.log('info', 'agent token revoked', { agent_id: agent.id })
     return ok(c, { id: agent.id, name: agent.name, revoked: true, revoked_at: iso(now) })
@@ -190,35 +190,35 @@ export function agentRoutes(ctx: EngineContext): Hono<AppEnv> {
   // Reclaim an identity (the broker's HTTP path): the caller must know its id.
   app.post('/agents/:name/recover', async (c) => {
     const ws = requireWorkspaceKey(c)
-    const agent = agentByName(ws, c.req.param('name'))
+    const agent = (await agentByName(ws, c.req.param('name')))
     const body = await parseBody(c, recoverSchema)
     if (body.expected_agent_id !== agent.id) throw new ApiError(409, 'agent_identity_mismatch', `agent "${agent.name}" has a different id`)
     if (body.node_id) {
-      const node = store.nodes.get(body.node_id)
+      const node = await store.nodes.get(body.node_id)
       if (!node || node.workspaceId !== ws.id) throw notFound('node')
       if (agent.originNodeId && agent.originNodeId !== node.id) throw new ApiError(403, 'agent_recovery_not_authorized', 'agent was not created on this node')
     }
     const token = newToken('agent')
-    store.agents.setToken(agent.id, hashToken(token))
+    await store.agents.setToken(agent.id, hashToken(token))
     ctx.hub.closeAgent(agent.id, 'token_rotated')
     return ok(c, withToken(agent, token))
   })
 
-  app.get('/agents', (c) => {
+  app.get('/agents', async (c) => {
     const { workspace } = requireReader(c)
     const status = c.req.query('status')
-    const agents = store.agents.list(workspace.id).filter((a) => !status || a.status === status)
-    return ok(c, agents.map(detailed))
+    const agents = (await store.agents.list(workspace.id)).filter((a) => !status || a.status === status)
+    return ok(c, await Promise.all(agents.map(detailed)))
   })
 
-  app.get('/agents/:name', (c) => {
+  app.get('/agents/:name', async (c) => {
     const { workspace } = requireReader(c)
-    return ok(c, detailed(agentByName(workspace, c.req.param('name'))))
+    return ok(c, await detailed(await agentByName(workspace, c.req.param('name'))))
   })
 
-  app.get('/agent', (c) => {
+  app.get('/agent', async (c) => {
     const { agent } = requireAgent(c)
-    return ok(c, detailed(agent))
+    return ok(c, (await detailed(agent)))
   })
 
   return app

@@ -27,8 +27,8 @@ export function channelRoutes(ctx: EngineContext): Hono<AppEnv> {
   const { store } = ctx
   const app = new Hono<AppEnv>()
 
-  const channelByName = (workspaceId: string, raw: string): ChannelRow => {
-    const ch = store.channels.byName(workspaceId, raw.replace(/^#/, ''))
+  const channelByName = async (workspaceId: string, raw: string): Promise<ChannelRow> => {
+    const ch = await store.channels.byName(workspaceId, raw.replace(/^#/, ''))
     if (!ch) throw notFound('channel')
     return ch
   }
@@ -36,51 +36,51 @@ export function channelRoutes(ctx: EngineContext): Hono<AppEnv> {
   app.post('/channels', async (c) => {
     const { workspace, agent } = requireReader(c)
     const body = await parseBody(c, createChannelSchema)
-    if (store.channels.byName(workspace.id, body.name)) throw new ApiError(409, 'channel_already_exists', `channel "${body.name}" already exists`)
+    if (await store.channels.byName(workspace.id, body.name)) throw new ApiError(409, 'channel_already_exists', `channel "${body.name}" already exists`)
     const ch: ChannelRow = { id: newId('ch_'), workspaceId: workspace.id, name: body.name, topic: body.topic ?? null, createdAt: ctx.config.now() }
-    store.channels.insert(ch)
-    if (agent) store.channels.join(ch.id, agent.id, ch.createdAt)
+    await store.channels.insert(ch)
+    if (agent) await store.channels.join(ch.id, agent.id, ch.createdAt)
     return ok(c, channelView(ch), 201)
   })
 
-  app.get('/channels', (c) => {
+  app.get('/channels', async (c) => {
     const { workspace } = requireReader(c)
-    return ok(c, store.channels.list(workspace.id).map((ch) => channelView(ch, ch.memberCount)))
+    return ok(c, (await store.channels.list(workspace.id)).map((ch) => channelView(ch, ch.memberCount)))
   })
 
-  app.get('/channels/:name', (c) => {
+  app.get('/channels/:name', async (c) => {
     const { workspace } = requireReader(c)
-    const ch = channelByName(workspace.id, c.req.param('name'))
-    return ok(c, channelView(ch, store.channels.members(ch.id).length))
+    const ch = (await channelByName(workspace.id, c.req.param('name')))
+    return ok(c, channelView(ch, (await store.channels.members(ch.id)).length))
   })
 
-  app.post('/channels/:name/join', (c) => {
+  app.post('/channels/:name/join', async (c) => {
     const { workspace, agent } = requireAgent(c)
-    const ch = channelByName(workspace.id, c.req.param('name'))
-    const joined = store.channels.join(ch.id, agent.id, ctx.config.now())
+    const ch = (await channelByName(workspace.id, c.req.param('name')))
+    const joined = await store.channels.join(ch.id, agent.id, ctx.config.now())
     return ok(c, { channel: ch.name, agent_name: agent.name, joined, already_member: !joined })
   })
 
-  app.post('/channels/:name/leave', (c) => {
+  app.post('/channels/:name/leave', async (c) => {
     const { workspace, agent } = requireAgent(c)
-    const ch = channelByName(workspace.id, c.req.param('name'))
-    return ok(c, { channel: ch.name, agent_name: agent.name, left: store.channels.leave(ch.id, agent.id) })
+    const ch = (await channelByName(workspace.id, c.req.param('name')))
+    return ok(c, { channel: ch.name, agent_name: agent.name, left: await store.channels.leave(ch.id, agent.id) })
   })
 
-  app.get('/channels/:name/members', (c) => {
+  app.get('/channels/:name/members', async (c) => {
     const { workspace } = requireReader(c)
-    const ch = channelByName(workspace.id, c.req.param('name'))
-    return ok(c, store.channels.members(ch.id).map((m) => ({ agent_id: m.agent.id, agent_name: m.agent.name, joined_at: iso(m.joinedAt) })))
+    const ch = (await channelByName(workspace.id, c.req.param('name')))
+    return ok(c, (await store.channels.members(ch.id)).map((m) => ({ agent_id: m.agent.id, agent_name: m.agent.name, joined_at: iso(m.joinedAt) })))
   })
 
   app.post('/channels/:name/messages', async (c) => {
     const { workspace, agent } = requireAgent(c)
-    const ch = channelByName(workspace.id, c.req.param('name'))
+    const ch = (await channelByName(workspace.id, c.req.param('name')))
     const body = await parseBody(c, postSchema)
     const key = c.req.header('idempotency-key')
     if (key && key.length > 200) throw new ApiError(400, 'invalid_request', 'Idempotency-Key: at most 200 characters')
     const messageId = key ? idempotentMessageId(workspace.id, agent.id, key) : newMessageId()
-    const existing = key ? store.mail.message(workspace.id, messageId) : undefined
+    const existing = key ? await store.mail.message(workspace.id, messageId) : undefined
     if (existing) return ok(c, { ...messageView(existing, agent.name, { channel_name: ch.name }), replayed: true })
     const result = await ctx.router.post({
       kind: 'channel', workspaceId: workspace.id, from: agent, channel: ch, messageId, text: body.text,
@@ -90,7 +90,7 @@ export function channelRoutes(ctx: EngineContext): Hono<AppEnv> {
     if (result.status === 'failed') throw result.error
     if (result.status !== 'posted') {
       // The same Idempotency-Key posted earlier in the same group commit.
-      const first = store.mail.message(workspace.id, messageId)
+      const first = await store.mail.message(workspace.id, messageId)
       if (!first) throw new ApiError(500, 'internal_error', `unexpected post outcome ${result.status}`)
       return ok(c, { ...messageView(first, agent.name, { channel_name: ch.name }), replayed: true })
     }
@@ -98,16 +98,16 @@ export function channelRoutes(ctx: EngineContext): Hono<AppEnv> {
     return ok(c, { ...messageView(result.message, agent.name, { channel_name: ch.name }), rejected_recipients: result.rejected }, 201)
   })
 
-  app.get('/channels/:name/messages', (c) => {
+  app.get('/channels/:name/messages', async (c) => {
     const { workspace } = requireReader(c)
-    const ch = channelByName(workspace.id, c.req.param('name'))
-    const messages = store.mail.channelMessages(ch.id, parseLimit(c), c.req.query('before'))
+    const ch = (await channelByName(workspace.id, c.req.param('name')))
+    const messages = await store.mail.channelMessages(ch.id, parseLimit(c), c.req.query('before'))
     const names = new Map<string, string>()
-    const nameOf = (id: string) => {
-      if (!names.has(id)) names.set(id, store.agents.get(id)?.name ?? 'unknown')
+    const nameOf = async (id: string) => {
+      if (!names.has(id)) names.set(id, (await store.agents.get(id))?.name ?? 'unknown')
       return names.get(id) ?? 'unknown'
     }
-    return ok(c, messages.map((m) => messageView(m, nameOf(m.agentId), { channel_name: ch.name, reply_count: store.mail.replyCount(m.id) })))
+    return ok(c, await Promise.all(messages.map(async (m) => messageView(m, await nameOf(m.agentId), { channel_name: ch.name, reply_count: await store.mail.replyCount(m.id) }))))
   })
 
   return app

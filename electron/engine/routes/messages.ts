@@ -32,47 +32,48 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
   const { store } = ctx
   const app = new Hono<AppEnv>()
 
-  const nameCache = () => {
+  type NameOf = (id: string) => Promise<string>
+  const nameCache = (): NameOf => {
     const names = new Map<string, string>()
-    return (id: string): string => {
+    return async (id: string): Promise<string> => {
       let n = names.get(id)
       if (n === undefined) {
-        n = store.agents.get(id)?.name ?? 'unknown'
+        n = (await store.agents.get(id))?.name ?? 'unknown'
         names.set(id, n)
       }
       return n
     }
   }
 
-  const agentNamed = (ws: WorkspaceRow, raw: string): AgentRow => {
-    const agent = store.agents.byName(ws.id, raw.replace(/^@/, ''))
+  const agentNamed = async (ws: WorkspaceRow, raw: string): Promise<AgentRow> => {
+    const agent = await store.agents.byName(ws.id, raw.replace(/^@/, ''))
     if (!agent) throw new ApiError(404, 'agent_not_found', `agent "${raw}" not found`)
     return agent
   }
 
   /** Full view of a message: channel name, reply count. */
-  const fullView = (m: MessageRow, nameOf: (id: string) => string) => {
-    const extra: Record<string, unknown> = { reply_count: store.mail.replyCount(m.id) }
-    if (m.channelId) extra.channel_name = store.channels.get(m.channelId)?.name ?? null
-    return messageView(m, nameOf(m.agentId), extra)
+  const fullView = async (m: MessageRow, nameOf: NameOf) => {
+    const extra: Record<string, unknown> = { reply_count: await store.mail.replyCount(m.id) }
+    if (m.channelId) extra.channel_name = (await store.channels.get(m.channelId))?.name ?? null
+    return messageView(m, await nameOf(m.agentId), extra)
   }
 
   /** Idempotency-Key → a derived message id and the message if it was already written. */
-  const idempotency = (c: { req: { header(name: string): string | undefined } }, ws: WorkspaceRow, sender: AgentRow) => {
+  const idempotency = async (c: { req: { header(name: string): string | undefined } }, ws: WorkspaceRow, sender: AgentRow) => {
     const key = c.req.header('idempotency-key')
     if (!key) return { id: newMessageId(), existing: undefined }
     if (key.length > 200) throw new ApiError(400, 'invalid_request', 'Idempotency-Key: at most 200 characters')
     const id = idempotentMessageId(ws.id, sender.id, key)
-    return { id, existing: store.mail.message(ws.id, id) }
+    return { id, existing: await store.mail.message(ws.id, id) }
   }
 
   /** Who may read a message: any workspace member for channels, participants for DMs. */
-  const canRead = (m: MessageRow, agent: AgentRow | undefined): boolean =>
-    !agent || !m.conversationId || store.mail.conversationMembers(m.conversationId).includes(agent.id)
+  const canRead = async (m: MessageRow, agent: AgentRow | undefined): Promise<boolean> =>
+    !agent || !m.conversationId || (await store.mail.conversationMembers(m.conversationId)).includes(agent.id)
 
-  const readableMessage = (ws: WorkspaceRow, agent: AgentRow | undefined, id: string): MessageRow => {
-    const m = store.mail.message(ws.id, id)
-    if (!m || !canRead(m, agent)) throw notFound('message')
+  const readableMessage = async (ws: WorkspaceRow, agent: AgentRow | undefined, id: string): Promise<MessageRow> => {
+    const m = await store.mail.message(ws.id, id)
+    if (!m || !(await canRead(m, agent))) throw notFound('message')
     return m
   }
 
@@ -80,11 +81,11 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
    * A group-committed post's outcome for a route: the committed post, 'mailbox_full', or
    * `{replayed}` when the same Idempotency-Key was posted earlier in the same commit.
    */
-  const committed = (outcome: PostOutcome, ws: WorkspaceRow, messageId: string) => {
+  const committed = async (outcome: PostOutcome, ws: WorkspaceRow, messageId: string) => {
     if (outcome.status === 'failed') throw outcome.error
     if (outcome.status === 'mailbox_full') return 'mailbox_full' as const
     if (outcome.status === 'duplicate') {
-      const existing = store.mail.message(ws.id, messageId)
+      const existing = await store.mail.message(ws.id, messageId)
       if (!existing) throw new ApiError(409, 'conflict', 'message id already taken')
       return { replayed: existing }
     }
@@ -94,11 +95,11 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
   app.post('/dm', async (c) => {
     const { workspace, agent: sender } = requireAgent(c)
     const body = await parseBody(c, dmRequestSchema)
-    const to = agentNamed(workspace, body.to)
+    const to = (await agentNamed(workspace, body.to))
     if (to.id === sender.id) throw new ApiError(400, 'cannot_dm_self', 'cannot send a DM to yourself')
-    const idem = idempotency(c, workspace, sender)
-    const replay = (m: MessageRow) => {
-      const d = store.mail.deliveriesForMessage(m.id)[0]
+    const idem = (await idempotency(c, workspace, sender))
+    const replay = async (m: MessageRow) => {
+      const d = (await store.mail.deliveriesForMessage(m.id))[0]
       return ok(c, {
         id: m.id, conversation_id: m.conversationId,
         message: { id: m.id, agent_id: sender.id, agent_name: sender.name, text: m.text, injection_mode: m.mode, attachments: m.attachments },
@@ -106,11 +107,11 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
       })
     }
     if (idem.existing) return replay(idem.existing)
-    const result = committed(await ctx.router.post({
+    const result = (await committed(await ctx.router.post({
       kind: 'dm', workspaceId: workspace.id, from: sender, to, conversationId: newId('conv_'), messageId: idem.id,
       text: body.text, mode: body.mode ?? 'wait', attachments: body.attachments ?? [], now: ctx.config.now(),
       ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
-    }), workspace, idem.id)
+    }), workspace, idem.id))
     if (result === 'mailbox_full') {
       throw new ApiError(429, 'mailbox_full', `mailbox of "${to.name}" is full (${ctx.config.maxInFlightPerAgent} messages in flight); retry after it acks`)
     }
@@ -126,19 +127,19 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     }, 201)
   })
 
-  const conversationView = (conv: ConversationRow, nameOf: (id: string) => string) => ({
+  const conversationView = async (conv: ConversationRow, nameOf: NameOf) => ({
     id: conv.id,
     conversation_id: conv.id,
     type: conv.kind,
     name: conv.name,
-    participants: store.mail.conversationMembers(conv.id).map((id) => ({ agent_id: id, agent_name: nameOf(id) })),
+    participants: await Promise.all((await store.mail.conversationMembers(conv.id)).map(async (id) => ({ agent_id: id, agent_name: await nameOf(id) }))),
     created_at: iso(conv.createdAt),
   })
 
-  app.get('/dm/conversations', (c) => {
+  app.get('/dm/conversations', async (c) => {
     const { agent } = requireAgent(c)
     const nameOf = nameCache()
-    return ok(c, store.mail.conversationsFor(agent.id).map((conv) => conversationView(conv, nameOf)))
+    return ok(c, await Promise.all((await store.mail.conversationsFor(agent.id)).map((conv) => conversationView(conv, nameOf))))
   })
 
   app.post('/dm/group', async (c) => {
@@ -146,170 +147,170 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     const body = await parseBody(c, groupSchema)
     const members = new Map<string, AgentRow>([[agent.id, agent]])
     for (const n of body.participants) {
-      const a = agentNamed(workspace, n)
+      const a = (await agentNamed(workspace, n))
       members.set(a.id, a)
     }
     if (members.size < 2) throw new ApiError(400, 'invalid_request', 'participants: a group needs someone besides you')
     const conv: ConversationRow = {
       id: newId('conv_'), workspaceId: workspace.id, kind: 'group', name: body.name ?? null, agentA: '', agentB: '', createdAt: ctx.config.now(),
     }
-    store.mail.createGroup(conv, [...members.keys()])
+    await store.mail.createGroup(conv, [...members.keys()])
     const nameOf = nameCache()
-    const view: Record<string, unknown> = conversationView(conv, nameOf)
+    const view: Record<string, unknown> = (await conversationView(conv, nameOf))
     if (body.text) {
       const messageId = newMessageId()
-      const result = committed(await ctx.router.post({
+      const result = (await committed(await ctx.router.post({
         kind: 'conversation', workspaceId: workspace.id, from: agent, conversation: conv, messageId, text: body.text, mode: 'wait',
         attachments: [], now: ctx.config.now(), ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
-      }), workspace, messageId)
-      if (result !== 'mailbox_full') view.message = fullView('replayed' in result ? result.replayed : result.message, nameOf)
+      }), workspace, messageId))
+      if (result !== 'mailbox_full') view.message = (await fullView('replayed' in result ? result.replayed : result.message, nameOf))
     }
     return ok(c, view, 201)
   })
 
-  const memberConversation = (ws: WorkspaceRow, agent: AgentRow, id: string): ConversationRow => {
-    const conv = store.mail.conversation(ws.id, id)
+  const memberConversation = async (ws: WorkspaceRow, agent: AgentRow, id: string): Promise<ConversationRow> => {
+    const conv = await store.mail.conversation(ws.id, id)
     if (!conv) throw notFound('conversation')
-    if (!store.mail.conversationMembers(conv.id).includes(agent.id)) throw new ApiError(403, 'not_participant', 'not a participant of this conversation')
+    if (!(await store.mail.conversationMembers(conv.id)).includes(agent.id)) throw new ApiError(403, 'not_participant', 'not a participant of this conversation')
     return conv
   }
 
   app.post('/dm/:conversation_id/messages', async (c) => {
     const { workspace, agent } = requireAgent(c)
-    const conv = memberConversation(workspace, agent, c.req.param('conversation_id'))
+    const conv = (await memberConversation(workspace, agent, c.req.param('conversation_id')))
     const body = await parseBody(c, postSchema)
-    const idem = idempotency(c, workspace, agent)
-    if (idem.existing) return ok(c, { ...fullView(idem.existing, nameCache()), replayed: true })
-    const result = committed(await ctx.router.post({
+    const idem = (await idempotency(c, workspace, agent))
+    if (idem.existing) return ok(c, { ...(await fullView(idem.existing, nameCache())), replayed: true })
+    const result = (await committed(await ctx.router.post({
       kind: 'conversation', workspaceId: workspace.id, from: agent, conversation: conv, messageId: idem.id, text: body.text, mode: body.mode ?? 'wait',
       attachments: body.attachments ?? [], now: ctx.config.now(), ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
-    }), workspace, idem.id)
+    }), workspace, idem.id))
     if (result === 'mailbox_full') throw new ApiError(500, 'internal_error', 'unexpected mailbox_full')
-    if ('replayed' in result) return ok(c, { ...fullView(result.replayed, nameCache()), replayed: true })
+    if ('replayed' in result) return ok(c, { ...(await fullView(result.replayed, nameCache())), replayed: true })
     const m = result.message
     // The DM send shape (conversation_id, message{…}, created_at) plus the flat message fields.
     return ok(c, {
-      ...fullView(m, nameCache()),
+      ...(await fullView(m, nameCache())),
       message: { id: m.id, agent_id: agent.id, agent_name: agent.name, text: m.text, injection_mode: m.mode, attachments: m.attachments },
       rejected_recipients: result.rejected,
     }, 201)
   })
 
-  app.get('/dm/:conversation_id/messages', (c) => {
+  app.get('/dm/:conversation_id/messages', async (c) => {
     const { workspace, agent } = requireAgent(c)
-    const conv = memberConversation(workspace, agent, c.req.param('conversation_id'))
+    const conv = (await memberConversation(workspace, agent, c.req.param('conversation_id')))
     const nameOf = nameCache()
-    const messages = store.mail.conversationMessages(conv.id, parseLimit(c), c.req.query('before'))
-    return ok(c, messages.map((m) => fullView(m, nameOf)))
+    const messages = await store.mail.conversationMessages(conv.id, parseLimit(c), c.req.query('before'))
+    return ok(c, await Promise.all(messages.map((m) => fullView(m, nameOf))))
   })
 
   app.post('/dm/:conversation_id/participants', async (c) => {
     const { workspace, agent } = requireAgent(c)
-    const conv = memberConversation(workspace, agent, c.req.param('conversation_id'))
+    const conv = (await memberConversation(workspace, agent, c.req.param('conversation_id')))
     if (conv.kind !== 'group') throw new ApiError(400, 'not_group', 'participants can only be changed on a group DM')
     const body = await parseBody(c, participantSchema)
-    const added = agentNamed(workspace, body.agent_name)
-    store.mail.addConversationMember(conv.id, added.id, ctx.config.now())
-    return ok(c, conversationView(conv, nameCache()))
+    const added = (await agentNamed(workspace, body.agent_name))
+    await store.mail.addConversationMember(conv.id, added.id, ctx.config.now())
+    return ok(c, (await conversationView(conv, nameCache())))
   })
 
-  app.delete('/dm/:conversation_id/participants/:agent', (c) => {
+  app.delete('/dm/:conversation_id/participants/:agent', async (c) => {
     const { workspace, agent } = requireAgent(c)
-    const conv = memberConversation(workspace, agent, c.req.param('conversation_id'))
+    const conv = (await memberConversation(workspace, agent, c.req.param('conversation_id')))
     if (conv.kind !== 'group') throw new ApiError(400, 'not_group', 'participants can only be changed on a group DM')
-    const removed = agentNamed(workspace, c.req.param('agent'))
-    store.mail.removeConversationMember(conv.id, removed.id)
-    return ok(c, conversationView(conv, nameCache()))
+    const removed = (await agentNamed(workspace, c.req.param('agent')))
+    await store.mail.removeConversationMember(conv.id, removed.id)
+    return ok(c, (await conversationView(conv, nameCache())))
   })
 
-  app.get('/messages/:id', (c) => {
+  app.get('/messages/:id', async (c) => {
     const { workspace, agent } = requireReader(c)
-    return ok(c, fullView(readableMessage(workspace, agent, c.req.param('id')), nameCache()))
+    return ok(c, await fullView(await readableMessage(workspace, agent, c.req.param('id')), nameCache()))
   })
 
   app.post('/messages/:id/replies', async (c) => {
     const { workspace, agent } = requireAgent(c)
-    const parent = readableMessage(workspace, agent, c.req.param('id'))
+    const parent = (await readableMessage(workspace, agent, c.req.param('id')))
     if (parent.threadId) throw new ApiError(400, 'invalid_request', 'reply to the thread root, not to a reply')
     const body = await parseBody(c, postSchema)
-    const idem = idempotency(c, workspace, agent)
-    if (idem.existing) return ok(c, { ...fullView(idem.existing, nameCache()), replayed: true })
+    const idem = (await idempotency(c, workspace, agent))
+    if (idem.existing) return ok(c, { ...(await fullView(idem.existing, nameCache())), replayed: true })
     const common = {
       workspaceId: workspace.id, from: agent, threadId: parent.id, messageId: idem.id, text: body.text, mode: body.mode ?? 'wait',
       attachments: body.attachments ?? [], now: ctx.config.now(), ttlMs: ctx.config.mailboxTtlMs, maxInFlight: ctx.config.maxInFlightPerAgent,
     } as const
     let input: PostInput
     if (parent.channelId) {
-      const channel = store.channels.get(parent.channelId)
+      const channel = await store.channels.get(parent.channelId)
       if (!channel) throw notFound('channel')
       input = { kind: 'channel', ...common, channel }
     } else {
-      const conversation = parent.conversationId ? store.mail.conversation(workspace.id, parent.conversationId) : undefined
+      const conversation = parent.conversationId ? await store.mail.conversation(workspace.id, parent.conversationId) : undefined
       if (!conversation) throw notFound('conversation')
       input = { kind: 'conversation', ...common, conversation }
     }
-    const result = committed(await ctx.router.post(input), workspace, idem.id)
+    const result = (await committed(await ctx.router.post(input), workspace, idem.id))
     if (result === 'mailbox_full') throw new ApiError(500, 'internal_error', 'unexpected mailbox_full')
-    if ('replayed' in result) return ok(c, { ...fullView(result.replayed, nameCache()), replayed: true })
-    return ok(c, { ...fullView(result.message, nameCache()), rejected_recipients: result.rejected }, 201)
+    if ('replayed' in result) return ok(c, { ...(await fullView(result.replayed, nameCache())), replayed: true })
+    return ok(c, { ...(await fullView(result.message, nameCache())), rejected_recipients: result.rejected }, 201)
   })
 
-  app.get('/messages/:id/replies', (c) => {
+  app.get('/messages/:id/replies', async (c) => {
     const { workspace, agent } = requireReader(c)
-    const parent = readableMessage(workspace, agent, c.req.param('id'))
+    const parent = (await readableMessage(workspace, agent, c.req.param('id')))
     const nameOf = nameCache()
-    return ok(c, { parent: fullView(parent, nameOf), replies: store.mail.replies(parent.id, parseLimit(c, 100, 1000)).map((m) => fullView(m, nameOf)) })
+    return ok(c, { parent: (await fullView(parent, nameOf)), replies: await Promise.all((await store.mail.replies(parent.id, parseLimit(c, 100, 1000))).map((m) => fullView(m, nameOf))) })
   })
 
-  app.post('/messages/:id/read', (c) => {
+  app.post('/messages/:id/read', async (c) => {
     const { workspace, agent } = requireAgent(c)
-    const m = readableMessage(workspace, agent, c.req.param('id'))
+    const m = (await readableMessage(workspace, agent, c.req.param('id')))
     const now = ctx.config.now()
-    ctx.router.flushWrites()
-    const acked = store.mail.markRead(m.id, agent.id, now)
+    await ctx.router.flushWrites()
+    const acked = await store.mail.markRead(m.id, agent.id, now)
     if (acked) ctx.router.changed([acked])
     return ok(c, { message_id: m.id, agent_name: agent.name, read_at: iso(now), delivery_acked: !!acked })
   })
 
-  app.get('/messages/:id/readers', (c) => {
+  app.get('/messages/:id/readers', async (c) => {
     const { workspace, agent } = requireReader(c)
-    const m = readableMessage(workspace, agent, c.req.param('id'))
+    const m = (await readableMessage(workspace, agent, c.req.param('id')))
     const nameOf = nameCache()
-    return ok(c, store.mail.readers(m.id).map((r) => ({ agent_id: r.agentId, agent_name: nameOf(r.agentId), read_at: iso(r.readAt) })))
+    return ok(c, await Promise.all((await store.mail.readers(m.id)).map(async (r) => ({ agent_id: r.agentId, agent_name: await nameOf(r.agentId), read_at: iso(r.readAt) }))))
   })
 
-  app.get('/messages/:id/deliveries', (c) => {
+  app.get('/messages/:id/deliveries', async (c) => {
     const { workspace } = requireReader(c)
-    const m = store.mail.message(workspace.id, c.req.param('id'))
+    const m = await store.mail.message(workspace.id, c.req.param('id'))
     if (!m) throw notFound('message')
     const nameOf = nameCache()
-    const rows = store.mail.deliveriesForMessage(m.id).map((d) => deliveryView(d, nameOf(d.agentId)))
+    const rows = await Promise.all((await store.mail.deliveriesForMessage(m.id)).map(async (d) => deliveryView(d, await nameOf(d.agentId))))
     // Depth-cap rejections never got a mailbox row; show them as dead letters so the sender sees them.
-    const rejected = store.mail.failuresForMessage(m.id).map((f) => ({
-      id: f.id, agent_id: f.recipientId, agent_name: nameOf(f.recipientId), seq: null, status: 'dead_lettered', mode: m.mode,
+    const rejected = await Promise.all((await store.mail.failuresForMessage(m.id)).map(async (f) => ({
+      id: f.id, agent_id: f.recipientId, agent_name: (await nameOf(f.recipientId)), seq: null, status: 'dead_lettered', mode: m.mode,
       delivered_at: null, acked_at: null, dead_lettered_at: iso(f.createdAt), failed_at: null, reason: f.reason,
       expires_at: null, created_at: iso(f.createdAt),
-    }))
+    })))
     return ok(c, [...rows, ...rejected])
   })
 
-  app.get('/inbox', (c) => {
+  app.get('/inbox', async (c) => {
     const { agent } = requireAgent(c)
-    const inbox = store.mail.inbox(agent.id)
+    const inbox = await store.mail.inbox(agent.id)
     const nameOf = nameCache()
     return ok(c, {
       unread_channels: inbox.unreadChannels.map((u) => ({ channel_name: u.channelName, unread_count: u.unreadCount })),
-      unread_dms: inbox.unreadDms.map((u) => ({
+      unread_dms: await Promise.all(inbox.unreadDms.map(async (u) => ({
         conversation_id: u.conversationId,
         from: u.fromName,
         unread_count: u.unreadCount,
-        last_message: messageView(u.lastMessage, nameOf(u.lastMessage.agentId)),
-      })),
+        last_message: messageView(u.lastMessage, await nameOf(u.lastMessage.agentId)),
+      }))),
       mentions: [],
     })
   })
 
-  app.get('/search', (c) => {
+  app.get('/search', async (c) => {
     const { workspace, agent } = requireReader(c)
     const q = c.req.query('q') ?? ''
     if (q.trim() === '') throw new ApiError(400, 'invalid_request', 'q: required')
@@ -319,67 +320,67 @@ export function messageRoutes(ctx: EngineContext): Hono<AppEnv> {
     let channelId: string | undefined
     let fromId: string | undefined
     if (channelName) {
-      const ch = store.channels.byName(workspace.id, channelName.replace(/^#/, ''))
+      const ch = await store.channels.byName(workspace.id, channelName.replace(/^#/, ''))
       if (!ch) return ok(c, [])
       channelId = ch.id
     }
     if (fromName) {
-      const from = store.agents.byName(workspace.id, fromName.replace(/^@/, ''))
+      const from = await store.agents.byName(workspace.id, fromName.replace(/^@/, ''))
       if (!from) return ok(c, [])
       fromId = from.id
     }
     const nameOf = nameCache()
-    const hits = store.mail.search({ workspaceId: workspace.id, q, channelId, fromId, viewerId: agent?.id, limit: parseLimit(c, 20, 100) })
-    return ok(c, hits.map((m) => fullView(m, nameOf)))
+    const hits = await store.mail.search({ workspaceId: workspace.id, q, channelId, fromId, viewerId: agent?.id, limit: parseLimit(c, 20, 100) })
+    return ok(c, await Promise.all(hits.map((m) => fullView(m, nameOf))))
   })
 
   // Agent-facing delivery queue (engine.md §2.5): FIFO, with the message payload.
-  app.get('/deliveries', (c) => {
+  app.get('/deliveries', async (c) => {
     const { agent } = requireAgent(c)
     const status = c.req.query('status')
     const statuses = status ? status.split(',') : ['queued', 'delivered']
     const nameOf = nameCache()
     const after = Number(c.req.query('after') ?? 0)
     if (!Number.isInteger(after) || after < 0) throw new ApiError(400, 'invalid_request', 'after: must be a non-negative integer (a seq)')
-    const rows = store.mail.deliveriesFor(agent.id, statuses, parseLimit(c, 50, 500), ctx.config.now(), after)
-    return ok(c, rows.map((d) => {
-      const m = store.mail.message(d.workspaceId, d.messageId)
-      return { ...deliveryView(d, agent.name), message_id: d.messageId, message: m ? fullView(m, nameOf) : null }
-    }))
+    const rows = await store.mail.deliveriesFor(agent.id, statuses, parseLimit(c, 50, 500), ctx.config.now(), after)
+    return ok(c, await Promise.all(rows.map(async (d) => {
+      const m = await store.mail.message(d.workspaceId, d.messageId)
+      return { ...deliveryView(d, agent.name), message_id: d.messageId, message: m ? await fullView(m, nameOf) : null }
+    })))
   })
 
-  const ownDelivery = (ws: WorkspaceRow, agent: AgentRow, id: string) => {
+  const ownDelivery = async (ws: WorkspaceRow, agent: AgentRow, id: string) => {
     // Its state may be waiting in the writer (a delivered mark, an ack): commit first.
-    ctx.router.flushWrites()
-    const d = store.mail.delivery(ws.id, id)
+    await ctx.router.flushWrites()
+    const d = await store.mail.delivery(ws.id, id)
     if (!d || d.agentId !== agent.id) throw notFound('delivery')
     return d
   }
 
-  app.post('/deliveries/:id/ack', (c) => {
+  app.post('/deliveries/:id/ack', async (c) => {
     const { workspace, agent } = requireAgent(c)
-    const d = ownDelivery(workspace, agent, c.req.param('id'))
-    const moved = store.mail.ackOne(d.id, ctx.config.now())
+    const d = (await ownDelivery(workspace, agent, c.req.param('id')))
+    const moved = await store.mail.ackOne(d.id, ctx.config.now())
     if (moved) ctx.router.changed([moved])
     return ok(c, deliveryView(moved ?? d, agent.name))
   })
 
   app.post('/deliveries/:id/fail', async (c) => {
     const { workspace, agent } = requireAgent(c)
-    const d = ownDelivery(workspace, agent, c.req.param('id'))
+    const d = (await ownDelivery(workspace, agent, c.req.param('id')))
     const body = await parseBody(c, failSchema)
-    const moved = store.mail.failOne(d.id, ctx.config.now(), body.reason ?? 'failed')
+    const moved = await store.mail.failOne(d.id, ctx.config.now(), body.reason ?? 'failed')
     if (moved) ctx.router.changed([moved])
     return ok(c, deliveryView(moved ?? d, agent.name))
   })
 
-  app.post('/deliveries/:id/defer', (c) => {
+  app.post('/deliveries/:id/defer', async (c) => {
     const { workspace, agent } = requireAgent(c)
-    const d = ownDelivery(workspace, agent, c.req.param('id'))
-    const moved = store.mail.deferOne(d.id)
+    const d = (await ownDelivery(workspace, agent, c.req.param('id')))
+    const moved = await store.mail.deferOne(d.id)
     if (moved) {
       ctx.router.changed([moved])
-      ctx.router.requeued(agent.id)
+      await ctx.router.requeued(agent.id)
     }
     return ok(c, deliveryView(moved ?? d, agent.name))
   })

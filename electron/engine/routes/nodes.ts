@@ -17,17 +17,17 @@ export function nodeRoutes(ctx: EngineContext): Hono<AppEnv> {
   const { store } = ctx
   const app = new Hono<AppEnv>()
 
-  const nodeByName = (workspaceId: string, name: string): NodeRow => {
-    const node = store.nodes.byName(workspaceId, name)
+  const nodeByName = async (workspaceId: string, name: string): Promise<NodeRow> => {
+    const node = await store.nodes.byName(workspaceId, name)
     if (!node) throw notFound('node')
     return node
   }
 
   /** Roster entry: the descriptor plus the agents bound to the node and held capacity. */
-  const rosterView = (n: NodeRow, now: number) => ({
+  const rosterView = async (n: NodeRow, now: number) => ({
     ...nodeView(n, now),
     reserved_agents: n.reservedAgents,
-    agents: store.agents.listOnNode(n.id).map((a) => ({ agent_id: a.id, name: a.name, status: a.status })),
+    agents: (await store.agents.listOnNode(n.id)).map((a) => ({ agent_id: a.id, name: a.name, status: a.status })),
   })
 
   app.post('/nodes', async (c) => {
@@ -43,18 +43,18 @@ export function nodeRoutes(ctx: EngineContext): Hono<AppEnv> {
     // Resolve the row to rotate: by node_id, else by name, else by machine_id (brokers).
     let target: NodeRow | undefined
     if (body.node_id) {
-      target = store.nodes.get(body.node_id)
+      target = await store.nodes.get(body.node_id)
       if (target && target.workspaceId !== ws.id) throw new ApiError(409, 'node_id_conflict', 'node_id is enrolled in another workspace')
     } else {
-      target = store.nodes.byName(ws.id, name) ?? (body.machine_id && role === 'broker' ? store.nodes.byMachineId(ws.id, body.machine_id) : undefined)
+      target = await store.nodes.byName(ws.id, name) ?? (body.machine_id && role === 'broker' ? await store.nodes.byMachineId(ws.id, body.machine_id) : undefined)
     }
     const id = target?.id ?? body.node_id ?? deriveNodeId(ws.id, name)
     if (!target) {
-      const existing = store.nodes.get(id)
+      const existing = await store.nodes.get(id)
       if (existing && existing.workspaceId !== ws.id) throw new ApiError(409, 'node_id_conflict', 'node_id is enrolled in another workspace')
       target = existing
     }
-    const clash = store.nodes.byName(ws.id, name)
+    const clash = await store.nodes.byName(ws.id, name)
     if (clash && clash.id !== id) throw new ApiError(409, 'node_name_conflict', `Node name "${name}" is already enrolled`)
 
     const token = newToken('node')
@@ -69,57 +69,57 @@ export function nodeRoutes(ctx: EngineContext): Hono<AppEnv> {
       tokenHash: hashToken(token),
     }
     if (target) {
-      store.nodes.reenrol(id, fields)
+      await store.nodes.reenrol(id, fields)
       // The old token is dead; so is any socket opened with it.
       ctx.router.connection(id)?.close('token_rotated')
     } else {
-      store.nodes.insert({ id, workspaceId: ws.id, createdAt: ctx.config.now(), ...fields })
+      await store.nodes.insert({ id, workspaceId: ws.id, createdAt: ctx.config.now(), ...fields })
     }
-    const node = store.nodes.get(id)
+    const node = await store.nodes.get(id)
     if (!node) throw new Error('node vanished after enrolment')
     ctx.log('info', target ? 'node token rotated' : 'node enrolled', { node_id: id, name })
     return ok(c, { ...nodeView(node, ctx.config.now()), token }, 201)
   })
 
-  app.get('/nodes', (c) => {
+  app.get('/nodes', async (c) => {
     const { workspace } = requireReader(c)
     const capability = c.req.query('capability')
     const name = c.req.query('name')
     const now = ctx.config.now()
-    const nodes = store.nodes
-      .list(workspace.id)
+    const nodes = (await store.nodes
+      .list(workspace.id))
       .filter((n) => (!capability || n.capabilities.some((cap) => cap.name === capability)) && (!name || n.name === name))
-    return ok(c, nodes.map((n) => rosterView(n, now)))
+    return ok(c, await Promise.all(nodes.map((n) => rosterView(n, now))))
   })
 
-  app.get('/nodes/:name', (c) => {
+  app.get('/nodes/:name', async (c) => {
     const { workspace } = requireReader(c)
-    return ok(c, rosterView(nodeByName(workspace.id, c.req.param('name')), ctx.config.now()))
+    return ok(c, await rosterView(await nodeByName(workspace.id, c.req.param('name')), ctx.config.now()))
   })
 
-  app.delete('/nodes/:name', (c) => {
+  app.delete('/nodes/:name', async (c) => {
     const ws = requireWorkspaceKey(c)
-    const node = nodeByName(ws.id, c.req.param('name'))
+    const node = (await nodeByName(ws.id, c.req.param('name')))
     ctx.router.connection(node.id)?.close('node_deleted')
-    ctx.actions.nodeLost(node.id)
-    store.nodes.delete(node.id)
+    await ctx.actions.nodeLost(node.id)
+    await store.nodes.delete(node.id)
     return ok(c, { id: node.id, name: node.name, deleted: true })
   })
 
-  app.get('/nodes/:name/agents', (c) => {
+  app.get('/nodes/:name/agents', async (c) => {
     const { workspace } = requireReader(c)
-    const node = nodeByName(workspace.id, c.req.param('name'))
-    return ok(c, store.agents.listOnNode(node.id).map((a) => agentView(a, node.name)))
+    const node = (await nodeByName(workspace.id, c.req.param('name')))
+    return ok(c, (await store.agents.listOnNode(node.id)).map((a) => agentView(a, node.name)))
   })
 
   // HTTP fallback the broker uses when agent.register over the socket fails.
   app.post('/nodes/:name/agents', async (c) => {
     const ws = requireWorkspaceKey(c)
-    const node = nodeByName(ws.id, c.req.param('name'))
+    const node = (await nodeByName(ws.id, c.req.param('name')))
     const body = await parseBody(c, bindAgentSchema)
-    const agent = store.agents.byName(ws.id, body.agent_name)
+    const agent = await store.agents.byName(ws.id, body.agent_name)
     if (!agent) throw notFound('agent')
-    store.agents.bind(agent.id, node.id, 'active')
+    await store.agents.bind(agent.id, node.id, 'active')
     ctx.router.replay([agent.id])
     const now = iso(ctx.config.now())
     return ok(c, {

@@ -24,7 +24,7 @@ export function workspaceRoutes(ctx: EngineContext): Hono<AppEnv> {
     const now = ctx.config.now()
     const id = newId('ws_')
     const apiKey = newToken('workspace')
-    ctx.store.workspaces.create(
+    await ctx.store.workspaces.create(
       { id, name: body.name, createdAt: now },
       hashToken(apiKey),
       { id: newId('ch_'), workspaceId: id, name: 'general', topic: 'General discussion', createdAt: now },

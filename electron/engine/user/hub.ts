@@ -18,8 +18,8 @@ import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer } from 'ws'
 import { MAX_BODY_BYTES, type Logger } from '../context'
 import type { DeliveryRouter } from '../mailbox/router'
-import { messagePayload } from '../mailbox/payload'
-import type { AgentRow, DeliveryRow, Store } from '../store/types'
+import { messagePayload, payloadOf } from '../mailbox/payload'
+import type { AgentRow, AsyncStore, DeliveryRow, MailItem } from '../store/types'
 import { iso } from '../views'
 
 /** At most this many rows are replayed per connect; the client reconnects with its new cursor for more. */
@@ -30,6 +30,8 @@ interface UserConn {
   agentId: string
   workspaceId: string
   connectedAt: number
+  /** Highest delivery seq sent on this socket: a row at or below it is not sent again. */
+  sentThrough: number
 }
 
 export interface UserPresence {
@@ -42,9 +44,15 @@ export interface UserPresence {
 export class UserHub {
   private readonly byAgent = new Map<string, Set<UserConn>>()
   readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_BODY_BYTES })
+  /**
+   * Everything the hub does runs on this one chain, in call order: a connect's replay and
+   * the pushes of posts committed meanwhile cannot interleave (each socket then skips rows
+   * it already has, by seq), and a user sees its rows in seq order.
+   */
+  private chain: Promise<void> = Promise.resolve()
 
   constructor(
-    private readonly store: Store,
+    private readonly store: AsyncStore,
     private readonly router: DeliveryRouter,
     private readonly now: () => number,
     private readonly log: Logger,
@@ -54,12 +62,18 @@ export class UserHub {
     return this.byAgent.get(agentId)?.size ?? 0
   }
 
-  usersIn(workspaceId: string): UserPresence[] {
+  private serialize(what: string, work: () => Promise<void> | void): Promise<void> {
+    const next = this.chain.then(work).catch((err: unknown) => this.log('error', `user hub: ${what} failed`, { error: String(err) }))
+    this.chain = next
+    return next
+  }
+
+  async usersIn(workspaceId: string): Promise<UserPresence[]> {
     const out: UserPresence[] = []
-    for (const [agentId, set] of this.byAgent) {
+    for (const [agentId, set] of [...this.byAgent]) {
       const first = [...set][0]
       if (!first || first.workspaceId !== workspaceId) continue
-      const agent = this.store.agents.get(agentId)
+      const agent = await this.store.agents.get(agentId)
       out.push({ agentId, name: agent?.name ?? agentId, connections: set.size, connectedAt: Math.min(...[...set].map((c) => c.connectedAt)) })
     }
     return out.sort((a, b) => a.name.localeCompare(b.name))
@@ -67,38 +81,69 @@ export class UserHub {
 
   /** Upgrade for an already-authenticated human agent. */
   accept(req: IncomingMessage, socket: Duplex, head: Buffer, agent: AgentRow, cursor: number): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, agent, cursor))
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn: UserConn = { ws, agentId: agent.id, workspaceId: agent.workspaceId, connectedAt: this.now(), sentThrough: cursor }
+      // Frames that arrive before the replay ran wait on the chain behind it.
+      ws.on('message', (data, isBinary) => void this.serialize('frame', () => this.onFrame(conn, isBinary ? '' : data.toString())))
+      ws.on('close', () => {
+        const s = this.byAgent.get(agent.id)
+        s?.delete(conn)
+        if (s && s.size === 0) this.byAgent.delete(agent.id)
+        this.store.agents.touch(agent.id, this.now()).catch(() => undefined)
+      })
+      ws.on('error', (err) => this.log('warn', 'user socket error', { agent_id: agent.id, error: String(err) }))
+      void this.serialize('connect', () => this.onConnection(conn, agent))
+    })
   }
 
-  private onConnection(ws: WebSocket, agent: AgentRow, cursor: number): void {
-    const conn: UserConn = { ws, agentId: agent.id, workspaceId: agent.workspaceId, connectedAt: this.now() }
-    const fresh = this.store.agents.get(agent.id) ?? agent
+  private async onConnection(conn: UserConn, agent: AgentRow): Promise<void> {
+    const fresh = (await this.store.agents.get(agent.id)) ?? agent
     this.send(conn, { type: 'hello', v: 1, user: fresh.name, agent_id: fresh.id, cursor: fresh.deliveryAckSeq, high_water: fresh.deliverySeq })
-    // Replay and going live happen in the same tick: no post can interleave (the store
-    // is synchronous), so the client sees every seq above its cursor exactly once, in order.
-    const rows = this.store.mail.deliveriesAfter(agent.id, cursor, USER_REPLAY_LIMIT)
-    const changed: DeliveryRow[] = []
-    for (const row of rows) {
-      this.send(conn, this.messageFrame(row))
-      if (row.status === 'queued' && this.store.mail.markDelivered(row.id, this.now())) changed.push({ ...row, status: 'delivered', deliveredAt: this.now() })
-    }
+    // Live from here on (pushes queued behind this step skip what the replay sent, by seq).
     let set = this.byAgent.get(agent.id)
     if (!set) this.byAgent.set(agent.id, (set = new Set()))
     set.add(conn)
-    this.router.changed(changed)
-    this.store.agents.touch(agent.id, this.now())
-
-    ws.on('message', (data, isBinary) => this.onFrame(conn, isBinary ? '' : data.toString()))
-    ws.on('close', () => {
-      const s = this.byAgent.get(agent.id)
-      s?.delete(conn)
-      if (s && s.size === 0) this.byAgent.delete(agent.id)
-      this.store.agents.touch(agent.id, this.now())
-    })
-    ws.on('error', (err) => this.log('warn', 'user socket error', { agent_id: agent.id, error: String(err) }))
+    await this.sendStored(agent.id, [conn])
+    await this.store.agents.touch(agent.id, this.now())
   }
 
-  private onFrame(conn: UserConn, text: string): void {
+  /** Rows of the agent above what these sockets have, from the store, in seq order. */
+  private async sendStored(agentId: string, conns: UserConn[]): Promise<void> {
+    const open = conns.filter((c) => c.ws.readyState === WebSocket.OPEN)
+    if (open.length === 0) return
+    const from = Math.min(...open.map((c) => c.sentThrough))
+    const rows = await this.store.mail.deliveriesAfter(agentId, from, USER_REPLAY_LIMIT)
+    const changed: DeliveryRow[] = []
+    for (const row of rows) {
+      const frame = await this.storedFrame(row)
+      let sent = false
+      for (const c of open) sent = this.sendRow(c, row.seq, frame) || sent
+      if (sent && row.status === 'queued') {
+        const at = this.now()
+        if (await this.store.mail.markDelivered(row.id, at)) changed.push({ ...row, status: 'delivered', deliveredAt: at })
+      }
+    }
+    this.router.changed(changed)
+  }
+
+  /** Sends a message frame unless this socket already had the row; true if it went out. */
+  private sendRow(conn: UserConn, seq: number, frame: object): boolean {
+    if (seq <= conn.sentThrough || conn.ws.readyState !== WebSocket.OPEN) return false
+    conn.ws.send(JSON.stringify(frame))
+    conn.sentThrough = seq
+    return true
+  }
+
+  /** Mail for these agents was committed on another instance: users with a client here read it. */
+  pull(agentIds: string[]): Promise<void> {
+    const here = agentIds.filter((id) => this.byAgent.has(id))
+    if (here.length === 0) return Promise.resolve()
+    return this.serialize('pull', async () => {
+      for (const id of here) await this.sendStored(id, [...(this.byAgent.get(id) ?? [])])
+    })
+  }
+
+  private async onFrame(conn: UserConn, text: string): Promise<void> {
     let frame: unknown
     try {
       frame = JSON.parse(text)
@@ -110,13 +155,13 @@ export class UserHub {
       if (typeof f.up_to_seq !== 'number' || !Number.isInteger(f.up_to_seq) || f.up_to_seq < 0) {
         return this.send(conn, { type: 'error', v: 1, code: 'invalid_message', message: 'up_to_seq: must be a non-negative integer' })
       }
-      this.router.flushWrites()
-      this.router.acked(conn.agentId, f.up_to_seq, this.store.mail.ackUpTo(conn.agentId, f.up_to_seq, this.now()))
-      const agent = this.store.agents.get(conn.agentId)
+      await this.router.flushWrites()
+      this.router.acked(conn.agentId, f.up_to_seq, await this.store.mail.ackUpTo(conn.agentId, f.up_to_seq, this.now()))
+      const agent = await this.store.agents.get(conn.agentId)
       return this.send(conn, { type: 'acked', v: 1, up_to_seq: agent?.deliveryAckSeq ?? f.up_to_seq })
     }
     if (f && f.type === 'ping') {
-      this.store.agents.touch(conn.agentId, this.now())
+      await this.store.agents.touch(conn.agentId, this.now())
       return this.send(conn, { type: 'pong', v: 1 })
     }
     this.send(conn, { type: 'error', v: 1, code: 'invalid_message', message: 'unknown frame type (expected ack or ping)' })
@@ -140,37 +185,47 @@ export class UserHub {
     return sent
   }
 
-  private messageFrame(row: DeliveryRow): Record<string, unknown> {
-    const message = this.store.mail.message(row.workspaceId, row.messageId)
-    const payload = message ? messagePayload(this.store, message) : { type: 'message.created', data: { id: row.messageId } }
+  private async storedFrame(row: DeliveryRow): Promise<Record<string, unknown>> {
+    const message = await this.store.mail.message(row.workspaceId, row.messageId)
+    const payload = message ? await messagePayload(this.store, message) : { type: 'message.created', data: { id: row.messageId } }
     return { type: 'message', v: 1, cursor: row.seq, seq: row.seq, delivery_id: row.id, event: payload.type, message: payload.data }
   }
 
-  /** New rows for users with an open client: push to all of them; returns rows now delivered. */
-  pushDeliveries(rows: DeliveryRow[]): DeliveryRow[] {
-    const changed: DeliveryRow[] = []
-    for (const row of rows) {
-      if (!this.byAgent.has(row.agentId)) continue
-      if (this.broadcast(row.agentId, this.messageFrame(row))) {
+  /** New rows (just committed here) for users with an open client here: pushed from memory, then marked delivered. */
+  pushDeliveries(items: MailItem[]): void {
+    const mine = items.filter((i) => this.byAgent.has(i.delivery.agentId))
+    if (mine.length === 0) return
+    void this.serialize('push', async () => {
+      const changed: DeliveryRow[] = []
+      for (const item of mine) {
+        const row = item.delivery
+        const payload = payloadOf(item.message, item)
+        const frame = { type: 'message', v: 1, cursor: row.seq, seq: row.seq, delivery_id: row.id, event: payload.type, message: payload.data }
+        let sent = false
+        for (const c of this.byAgent.get(row.agentId) ?? []) sent = this.sendRow(c, row.seq, frame) || sent
+        if (!sent) continue
         const at = this.now()
-        if (this.store.mail.markDelivered(row.id, at)) changed.push({ ...row, status: 'delivered', deliveredAt: at })
+        if (await this.store.mail.markDelivered(row.id, at)) changed.push({ ...row, status: 'delivered', deliveredAt: at })
       }
-    }
-    return changed
+      this.router.changed(changed)
+    })
   }
 
   /** State changes of rows: tell the senders of those messages (if they have a client open). */
   deliveryUpdated(rows: DeliveryRow[]): void {
     if (this.byAgent.size === 0) return
-    for (const row of rows) {
-      const message = this.store.mail.message(row.workspaceId, row.messageId)
-      if (!message || !this.byAgent.has(message.agentId)) continue
-      const at = row.ackedAt ?? row.deadLetteredAt ?? row.failedAt ?? row.deliveredAt ?? this.now()
-      this.broadcast(message.agentId, {
-        type: 'delivery.updated', v: 1, message_id: row.messageId, delivery_id: row.id,
-        agent_name: this.store.agents.get(row.agentId)?.name ?? row.agentId, status: row.status, at: iso(at),
-      })
-    }
+    void this.serialize('delivery.updated', async () => {
+      for (const row of rows) {
+        const message = await this.store.mail.message(row.workspaceId, row.messageId)
+        if (!message || !this.byAgent.has(message.agentId)) continue
+        const at = row.ackedAt ?? row.deadLetteredAt ?? row.failedAt ?? row.deliveredAt ?? this.now()
+        const recipient = await this.store.agents.get(row.agentId)
+        this.broadcast(message.agentId, {
+          type: 'delivery.updated', v: 1, message_id: row.messageId, delivery_id: row.id,
+          agent_name: recipient?.name ?? row.agentId, status: row.status, at: iso(at),
+        })
+      }
+    })
   }
 
   deliveryFailed(senderId: string, data: { message_id: string; recipient: string; reason: string; retryable: boolean }): void {
@@ -178,7 +233,8 @@ export class UserHub {
   }
 
   /** Revocation / rotation: the token those sockets were opened with is dead. */
-  closeAgent(agentId: string, reason: string): void {
+  closeAgent(agentId: string, reason: string, announce = true): void {
+    if (announce) this.router.bus.publish({ k: 'agent.closed', agent: agentId, reason })
     for (const c of this.byAgent.get(agentId) ?? []) c.ws.close(4001, reason.slice(0, 120))
   }
 

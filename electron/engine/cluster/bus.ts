@@ -1,0 +1,45 @@
+/**
+ * What engine instances sharing one database tell each other. Every instance acts on the
+ * sockets it holds itself; an event asks the others to do the same for theirs. One
+ * instance alone (the embedded engine on SQLite) has no one to tell: `soloBus`.
+ *
+ * Events are hints that make things happen at once; none is the only way a thing happens.
+ * Mail is durable before it is announced, and every instance's re-drive sweep sends what a
+ * lost event would have (at most one sweep interval later).
+ */
+export type ClusterEvent =
+  /** New or re-queued mail for these agents: send it if their node's socket is here. */
+  | { k: 'mail'; agents: string[] }
+  /** Resend these agents' unacked mail from their ack cursor (a rebind). */
+  | { k: 'replay'; agents: string[] }
+  /** Rows of this agent went back to queued: resend every queued row. */
+  | { k: 'requeued'; agent: string }
+  /** The node registered a socket on the sender: a socket for it held here is stale. */
+  | { k: 'node.attached'; node: string }
+  /** A message will never reach `recipient`: tell its sender (node socket, user clients). */
+  | { k: 'dead'; workspace: string; message: string; recipient: string; reason: 'ttl_expired' | 'depth_cap' }
+  /** The agent's token was rotated or revoked: close its user sockets. */
+  | { k: 'agent.closed'; agent: string; reason: string }
+
+export interface ClusterBus {
+  /** This instance's id (fresh per process). */
+  readonly instanceId: string
+  /** Tells the other instances; returns at once (delivery is best effort, see above). */
+  publish(event: ClusterEvent): void
+  /** Events from the other instances (never this one's own). */
+  subscribe(handler: (event: ClusterEvent) => void): void
+  /** True while this instance should run the cluster-wide sweeps (expiry, liveness, invocations). */
+  isLeader(): boolean
+  close(): Promise<void>
+}
+
+/** One instance, nobody to tell; it is always the leader. */
+export function soloBus(instanceId: string): ClusterBus {
+  return {
+    instanceId,
+    publish: () => undefined,
+    subscribe: () => undefined,
+    isLeader: () => true,
+    close: async () => undefined,
+  }
+}
