@@ -18,7 +18,7 @@ import { killAndRestart, runClusterLoad } from '../support/cluster-load'
 import { startEngineCluster, type EngineCluster } from '../support/engine-cluster'
 import { LoadNode } from '../support/load-node'
 import { postgresAvailability, usePostgres, type PostgresCluster } from '../support/postgres'
-import { api, NodeClient, seedWorld, waitFor } from './helpers'
+import { api, NodeClient, seedWorld, UserClient, waitFor } from './helpers'
 
 const pgAvailability = postgresAvailability()
 const pgNote = pgAvailability.ok ? '' : ` (skipped: ${pgAvailability.reason})`
@@ -45,6 +45,7 @@ describe.skipIf(!pgAvailability.ok)(`engine cluster on PostgreSQL${pgNote}`, () 
   }, 60_000)
 
   afterEach(async () => {
+    await Promise.all([...UserClient.opened].map((u) => u.close()))
     await Promise.all(nodes.splice(0).map((n) => n.stop()))
     await cluster?.stop()
     cluster = undefined
@@ -149,6 +150,56 @@ describe.skipIf(!pgAvailability.ok)(`engine cluster on PostgreSQL${pgNote}`, () 
       await onB.close()
       await onA.close()
     }
+  }, 60_000)
+
+  it('a spawn requested on one instance is dispatched to a node connected to another, and its result completes it', async () => {
+    cluster = await startEngineCluster({ instances: 2, databaseUrl: await pg.createDatabase(), env: { RELAY_REDRIVE_MS: NO_SWEEP_MS } })
+    const [a, b] = cluster.urls as [string, string]
+    const w = await seedWorld(a)
+    const onB = await NodeClient.connect(b, w.nodeToken)
+    try {
+      onB.send({ type: 'node.register', v: 1, id: 'reg', name: w.nodeName, node_id: w.nodeId, capabilities: [{ name: 'spawn:cat' }], max_agents: 0, tags: [], version: 'test', resume_cursor: null })
+      await onB.next((f) => f.type === 'reply' && f.id === 'reg')
+      onB.send({ type: 'node.heartbeat', v: 1, active_agents: 0, handlers_live: true, load: 0 })
+      await waitFor(async () => (await api(a, 'GET', `/v1/nodes/${w.nodeName}`, { token: w.wsKey })).body.data.handlers_live, 5000, 'handlers live, seen from A')
+      const res = await api(a, 'POST', '/v1/agents/spawn', { token: w.aliceToken, body: { name: 'cat-1', cli: 'cat' } })
+      expect(res.status).toBe(201)
+      expect(res.body.data).toMatchObject({ status: 'dispatched', dispatched_node: w.nodeName })
+      const frame = await onB.next((f) => f.type === 'action.invoke', 5000)
+      expect(frame).toMatchObject({ invocation_id: res.body.data.invocation_id, action: 'spawn:cat', input: { name: 'cat-1', cli: 'cat' } })
+      onB.send({ type: 'action.result', v: 1, invocation_id: frame.invocation_id, output: { agent: 'cat-1' } })
+      await waitFor(async () => (await api(a, 'GET', `/v1/actions/spawn/invocations/${frame.invocation_id}`, { token: w.wsKey })).body.data.status === 'completed', 5000, 'completed, seen from A')
+    } finally {
+      await onB.close()
+    }
+  }, 60_000)
+
+  it('a human client on one instance: listed in presence everywhere, gets DMs posted on another, and delivery.updated for its own messages acked there', async () => {
+    cluster = await startEngineCluster({ instances: 2, databaseUrl: await pg.createDatabase(), env: { RELAY_REDRIVE_MS: NO_SWEEP_MS } })
+    const [a, b] = cluster.urls as [string, string]
+    const w = await seedWorld(a)
+    const bob = (await api(a, 'POST', '/v1/agents', { token: w.wsKey, body: { name: 'bob' } })).body.data.token as string
+    const node = new LoadNode({ urls: [a], token: w.nodeToken, nodeId: w.nodeId, name: w.nodeName, agents: ['worker'] })
+    nodes.push(node)
+    await node.start(10_000)
+    const alice = await UserClient.open(b, w.aliceToken)
+    const users = async (url: string) => (await api(url, 'GET', '/v1/presence', { token: w.wsKey })).body.data.users as Array<{ name: string; connections: number }>
+    await waitFor(async () => (await users(a)).some((u) => u.name === 'alice' && u.connections === 1), 5000, 'alice (on B) in presence on A')
+    expect(await users(b)).toMatchObject([{ name: 'alice', connections: 1 }])
+
+    // Posted on A, pushed to alice's client on B.
+    expect((await api(a, 'POST', '/v1/dm', { token: bob, body: { to: 'alice', text: 'ping from A' } })).status).toBe(201)
+    const got = await alice.next((f) => f.type === 'message' && f.message?.text === 'ping from A', 5000)
+    expect(got.seq).toBe(1)
+
+    // Alice's own DM to the worker (node on A), typed and acked on A: B tells her.
+    const sent = (await api(a, 'POST', '/v1/dm', { token: w.aliceToken, body: { to: 'worker', text: 'hello worker' } })).body.data
+    await node.waitForTyped(1, 5000)
+    await alice.next((f) => f.type === 'delivery.updated' && f.message_id === sent.id && f.status === 'acked', 5000)
+
+    // Her client goes: presence on A forgets her.
+    await alice.close()
+    await waitFor(async () => !(await users(a)).some((u) => u.name === 'alice'), 5000, 'alice gone from presence on A')
   }, 60_000)
 
   it('load and fault: 3 instances, 6 nodes, 60 agents, 3,000 DMs; one instance SIGKILLed and restarted: 0 lost, 0 typed twice, in order', async () => {

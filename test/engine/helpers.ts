@@ -201,3 +201,67 @@ export function upgradeStatus(url: string, path: string, headers: Record<string,
     req.end()
   })
 }
+
+/** A user-socket client (/v1/user/ws) that records frames; `opened` holds every one not yet closed. */
+export class UserClient {
+  static readonly opened = new Set<UserClient>()
+  readonly frames: Frame[] = []
+  closed: { code: number; reason: string } | undefined
+  private waiters: Array<() => void> = []
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (d) => {
+      this.frames.push(JSON.parse(d.toString()) as Frame)
+      for (const w of this.waiters) w()
+    })
+    ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() }
+      for (const w of this.waiters) w()
+    })
+  }
+  static async open(url: string, token: string, query = ''): Promise<UserClient> {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/user/ws?token=${token}${query}`)
+    const c = new UserClient(ws) // listen before open: the hello may arrive with the upgrade
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve())
+      ws.once('error', reject)
+    })
+    UserClient.opened.add(c)
+    await c.next((f) => f.type === 'hello')
+    return c
+  }
+  next(pred: (f: Frame) => boolean, timeoutMs = 3000): Promise<Frame> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const hit = this.frames.find(pred)
+        if (hit) {
+          done()
+          resolve(hit)
+        }
+      }
+      const timer = setTimeout(() => {
+        done()
+        reject(new Error(`timed out; frames: ${JSON.stringify(this.frames)}`))
+      }, timeoutMs)
+      const done = () => {
+        clearTimeout(timer)
+        this.waiters = this.waiters.filter((w) => w !== check)
+      }
+      this.waiters.push(check)
+      check()
+    })
+  }
+  messages(): Frame[] {
+    return this.frames.filter((f) => f.type === 'message')
+  }
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
+  }
+  close(): Promise<void> {
+    UserClient.opened.delete(this)
+    if (this.closed) return Promise.resolve()
+    return new Promise((r) => {
+      this.ws.once('close', () => r())
+      this.ws.close()
+    })
+  }
+}

@@ -5,77 +5,15 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { api, NodeClient, seedWorld, startTestEngine, waitFor, type Frame, type Harness, upgradeStatus } from './helpers'
+import { api, NodeClient, seedWorld, startTestEngine, UserClient, waitFor, type Frame, type Harness, upgradeStatus } from './helpers'
 
 let h: Harness | undefined
 const sockets: Array<UserClient | NodeClient> = []
 afterEach(async () => {
-  await Promise.all(sockets.splice(0).map((s) => s.close()))
+  await Promise.all([...sockets.splice(0), ...UserClient.opened].map((s) => s.close()))
   await h?.stop()
   h = undefined
 })
-
-class UserClient {
-  readonly frames: Frame[] = []
-  closed: { code: number; reason: string } | undefined
-  private waiters: Array<() => void> = []
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (d) => {
-      this.frames.push(JSON.parse(d.toString()) as Frame)
-      for (const w of this.waiters) w()
-    })
-    ws.on('close', (code, reason) => {
-      this.closed = { code, reason: reason.toString() }
-      for (const w of this.waiters) w()
-    })
-  }
-  static async open(url: string, token: string, query = ''): Promise<UserClient> {
-    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/user/ws?token=${token}${query}`)
-    const c = new UserClient(ws) // listen before open: the hello may arrive with the upgrade
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve())
-      ws.once('error', reject)
-    })
-    sockets.push(c)
-    await c.next((f) => f.type === 'hello')
-    return c
-  }
-  next(pred: (f: Frame) => boolean, timeoutMs = 3000): Promise<Frame> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const hit = this.frames.find(pred)
-        if (hit) {
-          done()
-          resolve(hit)
-        }
-      }
-      const timer = setTimeout(() => {
-        done()
-        reject(new Error(`timed out; frames: ${JSON.stringify(this.frames)}`))
-      }, timeoutMs)
-      const done = () => {
-        clearTimeout(timer)
-        this.waiters = this.waiters.filter((w) => w !== check)
-      }
-      this.waiters.push(check)
-      check()
-    })
-  }
-  messages(): Frame[] {
-    return this.frames.filter((f) => f.type === 'message')
-  }
-  send(frame: unknown): void {
-    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame))
-  }
-  close(): Promise<void> {
-    if (this.closed) return Promise.resolve()
-    return new Promise((r) => {
-      this.ws.once('close', () => r())
-      this.ws.close()
-    })
-  }
-}
-
 
 async function human(url: string, wsKey: string, name: string): Promise<string> {
   const r = await api(url, 'POST', '/v1/agents', { token: wsKey, body: { name, type: 'human' } })

@@ -60,7 +60,14 @@ export class ActionService {
     private readonly router: DeliveryRouter,
     private readonly config: EngineConfig,
     private readonly log: Logger,
-  ) {}
+  ) {
+    router.bus.subscribe((e) => {
+      if (e.k !== 'invoke') return
+      const conn = this.router.connection(e.node)
+      if (!conn) return
+      this.sendInvoke(conn, e.invocation, e.node).catch((err: unknown) => this.log('error', 'action dispatch failed', { invocation_id: e.invocation, error: String(err) }))
+    })
+  }
 
   private now(): number {
     return this.config.now()
@@ -74,9 +81,14 @@ export class ActionService {
     return raw.startsWith('spawn:') ? raw : `spawn:${raw.trim()}`
   }
 
+  /**
+   * Live with handlers, and its socket registered here — or, in a cluster, held by another
+   * instance (the node row is online and heartbeating; that instance writes the frame).
+   */
   private dispatchable(node: NodeRow, now: number): boolean {
     const conn = this.router.connection(node.id)
-    return !!conn?.registered && isNodeLive(node, now) && node.handlersLive
+    const reachable = conn ? conn.registered : this.router.bus.clustered
+    return reachable && isNodeLive(node, now) && node.handlersLive
   }
 
   private hasRoom(node: NodeRow): boolean {
@@ -163,18 +175,27 @@ export class ActionService {
       attemptedNodeIds: row.attemptedNodeIds.includes(node.id) ? row.attemptedNodeIds : [...row.attemptedNodeIds, node.id],
       updatedAt: now,
     }
-    if (!conn || !await this.store.invocations.update(next, row.status)) {
+    if ((!conn && !this.router.bus.clustered) || !await this.store.invocations.update(next, row.status)) {
       await this.store.nodes.release(node.id)
       return
     }
+    // Not here: the instance holding the node's socket writes it (no one: the dispatch timeout reschedules).
+    if (conn) await this.sendInvoke(conn, row.id, node.id)
+    else this.router.bus.publish({ k: 'invoke', node: node.id, invocation: row.id })
+    this.log('info', 'action dispatched', { invocation_id: row.id, node_id: node.id, attempt: next.dispatchAttempts, here: !!conn })
+  }
+
+  /** Writes `action.invoke` for a row dispatched to this socket's node, on the node's chain. */
+  private async sendInvoke(conn: NodeConnection, invocationId: string, nodeId: string): Promise<void> {
+    const row = await this.store.invocations.byId(invocationId)
+    if (!row || row.status !== 'dispatched' || row.dispatchedNodeId !== nodeId) return
     const frame = { type: 'action.invoke', v: 1, invocation_id: row.id, action: row.capability, input: row.input }
     void conn.serialize(async () => {
       if (await conn.send(frame)) return
       // The write failed: back to the queue, retry soon.
       const cur = await this.store.invocations.byId(row.id)
-      if (cur?.status === 'dispatched' && cur.dispatchedNodeId === node.id) await this.reschedule(cur, 'dispatch_failed')
+      if (cur?.status === 'dispatched' && cur.dispatchedNodeId === nodeId) await this.reschedule(cur, 'dispatch_failed')
     })
-    this.log('info', 'action dispatched', { invocation_id: row.id, node_id: node.id, attempt: next.dispatchAttempts })
   }
 
   /** Release capacity and put the row back to pending with backoff (or immediately). */

@@ -17,7 +17,7 @@
 import pg from 'pg'
 import type { Pool } from 'pg'
 import type { Logger } from '../context'
-import type { ClusterBus, ClusterEvent } from './bus'
+import type { ClusterBus, ClusterEvent, RemoteUser } from './bus'
 
 /** NOTIFY channel of all instances. */
 export const CLUSTER_CHANNEL = 'relay_cluster'
@@ -27,6 +27,11 @@ export const LEADER_LOCK_KEY = 0x72656c61_01
 export const LEADER_RETRY_MS = 1000
 /** NOTIFY payloads must stay below 8000 bytes; events are split to fit. */
 export const MAX_PAYLOAD_BYTES = 7000
+/** How often the set of users connected to other instances is re-read without a change event (ms). */
+export const USERS_REFRESH_MS = 5000
+
+/** Instances alive right now: each holds its listener session, named after it (application_name). */
+const LIVE_INSTANCES = `SELECT substr(application_name, 14) FROM pg_stat_activity WHERE application_name LIKE 'relay-engine:%'`
 
 interface Envelope {
   /** Sending instance. */
@@ -53,10 +58,15 @@ export function packEvents(instanceId: string, events: ClusterEvent[], maxBytes 
       batch.push(event)
       continue
     }
-    if (event.k === 'mail' || event.k === 'replay') {
+    if ((event.k === 'mail' || event.k === 'replay') && event.agents.length > 1) {
       // Halve the agent list until each half fits.
       const half = Math.ceil(event.agents.length / 2)
       out.push(...packEvents(instanceId, [{ ...event, agents: event.agents.slice(0, half) }, { ...event, agents: event.agents.slice(half) }], maxBytes))
+      continue
+    }
+    if (event.k === 'updated' && event.rows.length > 1) {
+      const half = Math.ceil(event.rows.length / 2)
+      out.push(...packEvents(instanceId, [{ ...event, rows: event.rows.slice(0, half) }, { ...event, rows: event.rows.slice(half) }], maxBytes))
       continue
     }
     // Ids only: cannot happen with real ids; dropping would be silent, so fail loudly.
@@ -89,6 +99,32 @@ export async function openPgBus(connectionString: string, pool: Pool, instanceId
   let flushing = false
   let retryTimer: NodeJS.Timeout | undefined
   let reconnectDelay = 100
+  let remoteIds: ReadonlySet<string> = new Set()
+  let refreshing: Promise<void> | undefined
+  let refreshAgain = false
+
+  /** Re-reads which agents have user clients on other live instances (coalesced). */
+  const refreshUsers = (): void => {
+    if (refreshing) {
+      refreshAgain = true
+      return
+    }
+    refreshing = pool
+      .query<{ agent_id: string }>(`SELECT DISTINCT agent_id FROM user_sockets WHERE instance_id <> $1 AND instance_id IN (${LIVE_INSTANCES})`, [instanceId])
+      .then((r) => {
+        remoteIds = new Set(r.rows.map((x) => x.agent_id))
+      })
+      .catch((err: unknown) => log('warn', 'cluster: reading remote users failed', { error: String(err) }))
+      .finally(() => {
+        refreshing = undefined
+        if (refreshAgain && !closed) {
+          refreshAgain = false
+          refreshUsers()
+        }
+      })
+  }
+  const usersTimer = setInterval(refreshUsers, USERS_REFRESH_MS)
+  usersTimer.unref()
 
   const deliver = (payload: string) => {
     const env = parseEnvelope(payload)
@@ -98,6 +134,10 @@ export async function openPgBus(connectionString: string, pool: Pool, instanceId
     }
     if (env.i === instanceId) return
     for (const event of env.e) {
+      if (event.k === 'users') {
+        refreshUsers()
+        continue
+      }
       for (const h of handlers) {
         try {
           h(event)
@@ -186,9 +226,15 @@ export async function openPgBus(connectionString: string, pool: Pool, instanceId
   }
 
   await connect()
+  // Rows of instances that died without cleaning up (a crash, a SIGKILL) are dead weight.
+  await pool.query(`DELETE FROM user_sockets WHERE instance_id NOT IN (${LIVE_INSTANCES})`).catch((err: unknown) => {
+    log('warn', 'cluster: cleaning user sockets of dead instances failed', { error: String(err) })
+  })
+  refreshUsers()
 
-  return {
+  const bus: ClusterBus = {
     instanceId,
+    clustered: true,
     publish(event) {
       if (closed) return
       outbox.push(event)
@@ -198,8 +244,33 @@ export async function openPgBus(connectionString: string, pool: Pool, instanceId
       handlers.push(handler)
     },
     isLeader: () => leader,
+    userSockets(agentId, workspaceId, connections, connectedAt) {
+      const write = connections > 0
+        ? pool.query(
+          `INSERT INTO user_sockets (instance_id, agent_id, workspace_id, connections, connected_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (instance_id, agent_id) DO UPDATE SET connections = EXCLUDED.connections, connected_at = EXCLUDED.connected_at`,
+          [instanceId, agentId, workspaceId, connections, connectedAt])
+        : pool.query('DELETE FROM user_sockets WHERE instance_id = $1 AND agent_id = $2', [instanceId, agentId])
+      // Announce only after the row is written, so a re-read sees it.
+      void write.then(
+        () => bus.publish({ k: 'users' }),
+        (err: unknown) => log('warn', 'cluster: recording user sockets failed', { agent_id: agentId, error: String(err) }),
+      )
+    },
+    async remoteUsers(workspaceId) {
+      const r = await pool.query<{ agent_id: string; connections: number; connected_at: number }>(
+        `SELECT agent_id, SUM(connections)::int AS connections, MIN(connected_at) AS connected_at FROM user_sockets
+         WHERE workspace_id = $1 AND instance_id <> $2 AND instance_id IN (${LIVE_INSTANCES}) GROUP BY agent_id`,
+        [workspaceId, instanceId],
+      )
+      return r.rows.map((x): RemoteUser => ({ agentId: x.agent_id, connections: Number(x.connections), connectedAt: Number(x.connected_at) }))
+    },
+    remoteUserIds: () => remoteIds,
     async close() {
       if (closed) return
+      clearInterval(usersTimer)
+      await pool.query('DELETE FROM user_sockets WHERE instance_id = $1', [instanceId]).catch(() => undefined)
+      outbox.push({ k: 'users' })
       await flush()
       closed = true
       if (retryTimer) clearTimeout(retryTimer)
@@ -210,4 +281,5 @@ export async function openPgBus(connectionString: string, pool: Pool, instanceId
       if (c) await c.end().catch(() => undefined)
     },
   }
+  return bus
 }

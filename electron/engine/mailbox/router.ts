@@ -33,6 +33,9 @@ export const PUMP_PAGE = 500
 /** A replay writes its next page only once the node socket has drained below this (bytes). */
 export const SOCKET_HIGH_WATER = 4 * 1024 * 1024
 
+/** Recent messages whose sender the router remembers (for delivery.updated across instances). */
+export const SENDER_CACHE = 50_000
+
 export class DeliveryRouter {
   private readonly conns = new Map<string, NodeConnection>()
   private readonly lastReplayAt = new Map<string, number>()
@@ -42,6 +45,7 @@ export class DeliveryRouter {
   private sweeping: Promise<void> | undefined
   /** Rows of the commit being reported, per recipient, until the commit's end routes them. */
   private readonly fresh = new Map<string, MailItem[]>()
+  private readonly senders = new Map<string, string>()
   readonly writer: MailWriter
 
   constructor(
@@ -135,6 +139,7 @@ export class DeliveryRouter {
 
   /** After a post commits: queue its rows for routing at the commit's end, push to users, report depth-cap rejections. */
   private posted(message: MessageRow, items: MailItem[], failures: DeliveryFailureRow[] = []): void {
+    if (this.bus.clustered) this.rememberSender(message.id, message.agentId)
     for (const item of items) {
       const list = this.fresh.get(item.delivery.agentId)
       if (list) list.push(item)
@@ -205,9 +210,40 @@ export class DeliveryRouter {
     await conn.whenFlushedAbove(SOCKET_HIGH_WATER)
   }
 
-  /** Delivery rows changed state: push delivery.updated to their senders' clients. */
+  /**
+   * Delivery rows changed state: push delivery.updated to their senders' clients — here, and
+   * on the other instances for senders with a client there.
+   */
   changed(rows: DeliveryRow[]): void {
-    if (rows.length && this.hub) this.hub.deliveryUpdated(rows)
+    if (rows.length === 0) return
+    this.hub?.deliveryUpdated(rows)
+    if (this.bus.remoteUserIds().size > 0) {
+      this.announceChanged(rows).catch((err: unknown) => this.log('warn', 'announcing delivery changes failed', { error: String(err) }))
+    }
+  }
+
+  /** Publishes the rows whose sender has a user client on another instance. */
+  private async announceChanged(rows: DeliveryRow[]): Promise<void> {
+    const remote = this.bus.remoteUserIds()
+    const out: DeliveryRow[] = []
+    for (const row of rows) {
+      let sender = this.senders.get(row.messageId)
+      if (sender === undefined) {
+        sender = (await this.store.mail.message(row.workspaceId, row.messageId))?.agentId
+        if (sender) this.rememberSender(row.messageId, sender)
+      }
+      if (sender && remote.has(sender)) out.push(row)
+    }
+    if (out.length) this.bus.publish({ k: 'updated', rows: out })
+  }
+
+  /** Message id → sender id of recent posts, so a state change finds its sender without a read. */
+  private rememberSender(messageId: string, senderId: string): void {
+    if (this.senders.size >= SENDER_CACHE) {
+      const oldest = this.senders.keys().next().value
+      if (oldest !== undefined) this.senders.delete(oldest)
+    }
+    this.senders.set(messageId, senderId)
   }
 
   /** A cumulative ack was recorded: report it, then tell the senders' clients. */
@@ -288,6 +324,12 @@ export class DeliveryRouter {
       case 'agent.closed':
         this.hub?.closeAgent(e.agent, e.reason, false)
         return
+      case 'updated':
+        this.hub?.deliveryUpdated(e.rows)
+        return
+      case 'invoke':
+      case 'users':
+        return // the action service and the bus handle these
     }
   }
 

@@ -138,8 +138,7 @@ export async function handleFrame(ctx: EngineContext, conn: NodeConnection, text
         conn.registered = false
         conn.readyAgents.clear()
         conn.forget()
-        await ctx.store.nodes.markLost(conn.nodeId)
-        await ctx.actions.nodeLost(conn.nodeId)
+        if (await ctx.store.nodes.markLost(conn.nodeId, conn.connId)) await ctx.actions.nodeLost(conn.nodeId)
         return
       case 'agent.register': return await onAgentRegister(ctx, conn, frame)
       case 'agent.deregister': return await onAgentDeregister(ctx, conn, frame)
@@ -168,6 +167,7 @@ async function onNodeRegister(ctx: EngineContext, conn: NodeConnection, f: NodeR
   const caps = toCaps(f.capabilities)
   await store.nodes.markRegistered(node.id, {
     name: f.name, version: f.version, machineId: f.machine_id ?? null, capabilities: caps, tags: f.tags, maxAgents: f.max_agents, at: now,
+    socketId: conn.connId,
   })
   conn.registered = true
   conn.registeredAt = now
@@ -200,7 +200,7 @@ async function onHeartbeat(ctx: EngineContext, conn: NodeConnection, f: NodeHear
   // A node the liveness sweep marked offline comes back with its next heartbeat.
   if (before && before.status !== 'online') await ctx.store.nodes.markRegistered(conn.nodeId, {
     name: before.name, version: f.version ?? before.version, machineId: before.machineId, capabilities: f.capabilities ? toCaps(f.capabilities) : before.capabilities,
-    tags: before.tags, maxAgents: f.max_agents ?? before.maxAgents, at: now,
+    tags: before.tags, maxAgents: f.max_agents ?? before.maxAgents, at: now, socketId: conn.connId,
   })
   // Drain only when the heartbeat made work newly dispatchable (engine.md §2.2).
   const freed = !!before && f.active_agents < before.activeAgents

@@ -199,4 +199,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE VIRTUAL TABLE messages_fts USING fts5(text, content='messages', content_rowid='rowid', columnsize=0);
   INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
   `,
+  // 5: the socket that registered a node last (NodeRegisterPatch.socketId): a late close of
+  // an older socket must not take the node offline.
+  `
+  ALTER TABLE nodes ADD COLUMN socket_id TEXT;
+  `,
 ]

@@ -90,9 +90,9 @@ export class SqliteNodes implements NodeStore {
       this
         .stmt(
           `UPDATE nodes SET name = ?, version = ?, machine_id = COALESCE(?, machine_id), capabilities = ?, tags = ?,
-            max_agents = ?, status = 'online', last_heartbeat_at = ? WHERE id = ?`,
+            max_agents = ?, status = 'online', last_heartbeat_at = ?, socket_id = ? WHERE id = ?`,
         )
-        .run(p.name, p.version, p.machineId, JSON.stringify(p.capabilities), JSON.stringify(p.tags), p.maxAgents, p.at, id)
+        .run(p.name, p.version, p.machineId, JSON.stringify(p.capabilities), JSON.stringify(p.tags), p.maxAgents, p.at, p.socketId ?? null, id)
       // Agents still bound to the node were taken offline with its socket (markLost); a released
       // one is unbound (node_id NULL). A broker that reconnects re-sends node.register and may
       // never re-send agent.register (the upstream broker does not), so they come back here.
@@ -136,10 +136,14 @@ export class SqliteNodes implements NodeStore {
       .all(cutoff) as Raw[]).map(toNode)
   }
 
-  markLost(id: string): void {
-    this.db.transaction(() => {
-      this.stmt("UPDATE nodes SET status = 'offline', handlers_live = 0 WHERE id = ?").run(id)
+  markLost(id: string, socketId?: string): boolean {
+    return this.db.transaction(() => {
+      const changed = this
+        .stmt("UPDATE nodes SET status = 'offline', handlers_live = 0 WHERE id = ? AND (? IS NULL OR socket_id IS ?)")
+        .run(id, socketId ?? null, socketId ?? null).changes
+      if (changed === 0) return false
       this.stmt("UPDATE agents SET status = 'offline' WHERE node_id = ? AND status = 'active'").run(id)
+      return true
     })()
   }
 

@@ -137,6 +137,12 @@ export interface NodeRegisterPatch {
   tags: string[]
   maxAgents: number
   at: number
+  /**
+   * The socket that registered (its connection id). A later markLost that names another
+   * socket changes nothing: with several engine instances, the close of a socket a broker
+   * left behind on one instance can land after it registered on another.
+   */
+  socketId?: string
 }
 
 export interface NodeHeartbeatPatch {
@@ -175,8 +181,11 @@ export interface NodeStore {
   delete(id: string): void
   /** Nodes still marked online whose last heartbeat is older than `cutoff`. */
   staleOnline(cutoff: number): NodeRow[]
-  /** Marks the node offline and its active agents offline (bindings kept), atomically. */
-  markLost(id: string): void
+  /**
+   * Marks the node offline and its active agents offline (bindings kept), atomically. With
+   * `socketId`, only while that socket is the one that registered last; true if it did.
+   */
+  markLost(id: string, socketId?: string): boolean
   /** Guarded capacity reservation: false when the node is full (max 0 = unbounded). */
   reserve(id: string): boolean
   release(id: string): void

@@ -50,6 +50,7 @@ export class UserHub {
    * it already has, by seq), and a user sees its rows in seq order.
    */
   private chain: Promise<void> = Promise.resolve()
+  private closing = false
 
   constructor(
     private readonly store: AsyncStore,
@@ -68,15 +69,34 @@ export class UserHub {
     return next
   }
 
+  /** Human clients connected to the workspace, on this instance and (in a cluster) on the others. */
   async usersIn(workspaceId: string): Promise<UserPresence[]> {
-    const out: UserPresence[] = []
+    const counts = new Map<string, { connections: number; connectedAt: number }>()
     for (const [agentId, set] of [...this.byAgent]) {
       const first = [...set][0]
       if (!first || first.workspaceId !== workspaceId) continue
+      counts.set(agentId, { connections: set.size, connectedAt: Math.min(...[...set].map((c) => c.connectedAt)) })
+    }
+    for (const r of await this.router.bus.remoteUsers(workspaceId)) {
+      const here = counts.get(r.agentId)
+      counts.set(r.agentId, here
+        ? { connections: here.connections + r.connections, connectedAt: Math.min(here.connectedAt, r.connectedAt) }
+        : { connections: r.connections, connectedAt: r.connectedAt })
+    }
+    const out: UserPresence[] = []
+    for (const [agentId, c] of counts) {
       const agent = await this.store.agents.get(agentId)
-      out.push({ agentId, name: agent?.name ?? agentId, connections: set.size, connectedAt: Math.min(...[...set].map((c) => c.connectedAt)) })
+      out.push({ agentId, name: agent?.name ?? agentId, ...c })
     }
     return out.sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  /** Tells the other instances how many clients of the agent this one holds now. */
+  private reportSockets(agentId: string, workspaceId: string): void {
+    if (this.closing) return
+    const set = this.byAgent.get(agentId)
+    const connectedAt = set?.size ? Math.min(...[...set].map((c) => c.connectedAt)) : 0
+    this.router.bus.userSockets(agentId, workspaceId, set?.size ?? 0, connectedAt)
   }
 
   /** Upgrade for an already-authenticated human agent. */
@@ -89,6 +109,7 @@ export class UserHub {
         const s = this.byAgent.get(agent.id)
         s?.delete(conn)
         if (s && s.size === 0) this.byAgent.delete(agent.id)
+        this.reportSockets(agent.id, agent.workspaceId)
         this.store.agents.touch(agent.id, this.now()).catch(() => undefined)
       })
       ws.on('error', (err) => this.log('warn', 'user socket error', { agent_id: agent.id, error: String(err) }))
@@ -103,6 +124,7 @@ export class UserHub {
     let set = this.byAgent.get(agent.id)
     if (!set) this.byAgent.set(agent.id, (set = new Set()))
     set.add(conn)
+    this.reportSockets(agent.id, agent.workspaceId)
     await this.sendStored(agent.id, [conn])
     await this.store.agents.touch(agent.id, this.now())
   }
@@ -239,6 +261,8 @@ export class UserHub {
   }
 
   async close(reason: string): Promise<void> {
+    // The instance is going: its user_sockets rows go with the bus, not one by one.
+    this.closing = true
     await Promise.all(
       [...this.wss.clients].map(
         (ws) =>

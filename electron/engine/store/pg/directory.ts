@@ -76,8 +76,8 @@ export class PgNodes implements AsyncNodeStore {
     await tx(this.pool, async (c) => {
       await c.query(
         `UPDATE nodes SET name = $1, version = $2, machine_id = COALESCE($3, machine_id), capabilities = $4::jsonb, tags = $5::jsonb,
-          max_agents = $6, status = 'online', last_heartbeat_at = $7 WHERE id = $8`,
-        [p.name, p.version, p.machineId, jsonb(p.capabilities), jsonb(p.tags), p.maxAgents, p.at, id],
+          max_agents = $6, status = 'online', last_heartbeat_at = $7, socket_id = $9 WHERE id = $8`,
+        [p.name, p.version, p.machineId, jsonb(p.capabilities), jsonb(p.tags), p.maxAgents, p.at, id, p.socketId ?? null],
       )
       // Agents still bound to the node come back with it (see the SQLite store).
       await c.query("UPDATE agents SET status = 'active' WHERE node_id = $1 AND status = 'offline' AND revoked_at IS NULL", [id])
@@ -102,9 +102,8 @@ export class PgNodes implements AsyncNodeStore {
   }
 
   /**
-   * Every node offline, as in SQLite. With several instances on one database this is
-   * only right for the first instance of a fleet start (another instance's sockets are
-   * still up); the multi-instance engine will need per-instance socket ownership instead.
+   * Every node offline, as in SQLite. Not called by an engine on PostgreSQL: other
+   * instances' sockets are up (a dead instance's nodes go offline by the liveness sweep).
    */
   async resetAllOffline(): Promise<void> {
     await this.pool.query("UPDATE nodes SET status = 'offline', handlers_live = false")
@@ -121,10 +120,17 @@ export class PgNodes implements AsyncNodeStore {
     return (await rows(this.pool, "SELECT * FROM nodes WHERE status = 'online' AND (last_heartbeat_at IS NULL OR last_heartbeat_at < $1)", [cutoff])).map(toNode)
   }
 
-  async markLost(id: string): Promise<void> {
-    await tx(this.pool, async (c) => {
-      await c.query("UPDATE nodes SET status = 'offline', handlers_live = false WHERE id = $1", [id])
+  async markLost(id: string, socketId?: string): Promise<boolean> {
+    return tx(this.pool, async (c) => {
+      // The guard is re-checked on the newest row version if another instance's register
+      // holds the row: a register that committed first wins.
+      const changed = (await c.query(
+        "UPDATE nodes SET status = 'offline', handlers_live = false WHERE id = $1 AND ($2::text IS NULL OR socket_id IS NOT DISTINCT FROM $2)",
+        [id, socketId ?? null],
+      )).rowCount ?? 0
+      if (changed === 0) return false
       await c.query("UPDATE agents SET status = 'offline' WHERE node_id = $1 AND status = 'active'", [id])
+      return true
     })
   }
 

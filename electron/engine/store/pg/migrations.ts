@@ -202,6 +202,20 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE INDEX action_invocations_node ON action_invocations(dispatched_node_id, status);
   CREATE INDEX action_invocations_target ON action_invocations(target_node_id, status);
   `,
+  // 2: the socket that registered a node last (see the SQLite migration 5), and the human
+  // clients each engine instance holds (presence across instances, cluster/pg-bus.ts).
+  `
+  ALTER TABLE nodes ADD COLUMN socket_id TEXT COLLATE "C";
+  CREATE TABLE user_sockets (
+    instance_id TEXT COLLATE "C" NOT NULL,
+    agent_id TEXT COLLATE "C" NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+    workspace_id TEXT COLLATE "C" NOT NULL,
+    connections INTEGER NOT NULL,
+    connected_at BIGINT NOT NULL,
+    PRIMARY KEY (instance_id, agent_id)
+  );
+  CREATE INDEX user_sockets_workspace ON user_sockets(workspace_id);
+  `,
 ]
 
 export interface MigrationResult {
