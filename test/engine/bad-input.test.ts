@@ -47,6 +47,9 @@ describe('bad input', () => {
       ['node token on REST', ['GET', '/v1/agents', { token: w.nodeToken }], 403, 'forbidden'],
       ['agent token on admin route', ['POST', '/v1/agents', { token: w.aliceToken, body: { name: 'x' } }], 403, 'forbidden'],
       ['unknown route', ['GET', '/v1/nope', { token: w.wsKey }], 404, 'not_found'],
+      // PostgreSQL cannot store U+0000 in text: refused at the edge on either store.
+      ['NUL in text', ['POST', '/v1/dm', { token: w.aliceToken, body: { to: 'alice', text: 'a\u0000b' } }], 400, 'invalid_request'],
+      ['NUL in a name', ['POST', '/v1/agents', { token: w.wsKey, body: { name: 'x\u0000y' } }], 400, 'invalid_request'],
     ]
     for (const [what, args, status, code] of cases) {
       const res = await api(h.url, args[0], args[1], args[2])
@@ -54,6 +57,8 @@ describe('bad input', () => {
       expect(res.body, what).toMatchObject({ ok: false, error: { code } })
       expect(res.body.error?.message.length, what).toBeGreaterThan(5)
     }
+    const nul = await api(h.url, 'POST', '/v1/channels/general/messages', { token: w.aliceToken, body: { text: 'ok', attachments: [{ name: '\u0000' }] } })
+    expect(nul.body.error?.message).toBe('attachments.0.name: must not contain NUL characters (U+0000)')
     const huge = await postOversized(h.url, '/v1/dm', w.aliceToken, JSON.stringify({ to: 'alice', text: 'x'.repeat(1024 * 1024 + 10) }))
     expect(huge).toMatchObject({ status: 413, body: { ok: false, error: { code: 'payload_too_large' } } })
     // FTS syntax in a query is just text, never an error.
@@ -76,10 +81,12 @@ describe('bad input', () => {
     node.send({ type: 'teleport', v: 1, id: 'tp' })
     node.send('not json at all')
     node.send({ type: 'node.heartbeat', v: 2, active_agents: 0, handlers_live: true })
+    node.send({ type: 'agent.register', v: 1, id: 'nul', name: 'bad\u0000name' })
     node.send({ type: 'agent.recover', v: 1, id: 'rc', name: 'x' })
     await node.next((f) => f.id === 'rc' && f.code === 'invalid_message', 3000, from)
     const errors = node.frames.slice(from).filter((f) => f.type === 'error')
-    expect(errors.map((e) => e.code)).toEqual(['invalid_message', 'invalid_message', 'invalid_message', 'invalid_message'])
+    expect(errors.map((e) => e.code)).toEqual(['invalid_message', 'invalid_message', 'invalid_message', 'invalid_message', 'invalid_message'])
+    expect(errors.find((e) => e.id === 'nul')?.message).toBe('name: must not contain NUL characters (U+0000)')
     expect(errors[0].id).toBe('tp') // the id of a frame we could not decode is echoed when readable
     await node.close()
     await stillDelivers(h.url, w, 'after bad frames')

@@ -211,7 +211,14 @@ export async function openPgBus(connectionString: string, pool: Pool, instanceId
       while (outbox.length) {
         const events = outbox
         outbox = []
-        for (const payload of packEvents(instanceId, events)) {
+        let payloads: string[]
+        try {
+          payloads = packEvents(instanceId, events)
+        } catch (err) {
+          log('error', 'cluster: events not sent', { error: String(err), events: events.length })
+          continue
+        }
+        for (const payload of payloads) {
           try {
             await pool.query('SELECT pg_notify($1, $2)', [CLUSTER_CHANNEL, payload])
           } catch (err) {

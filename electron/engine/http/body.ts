@@ -13,6 +13,29 @@ export function zodMessage(error: z.ZodError): string {
   return `${where}: ${first.message}`
 }
 
+/**
+ * The path of the first string (or key) holding U+0000, if any. PostgreSQL cannot store it in
+ * text, and no client means it: refused at the edge, the same on either store.
+ */
+export function nulPath(value: unknown, path: string[] = []): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? (path.join('.') || 'body') : undefined
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const hit = nulPath(value[i], [...path, String(i)])
+      if (hit) return hit
+    }
+    return undefined
+  }
+  if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes('\u0000')) return [...path, k.replace(/\u0000/g, '\\0')].join('.')
+      const hit = nulPath(v, [...path, k])
+      if (hit) return hit
+    }
+  }
+  return undefined
+}
+
 export async function parseBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
   const text = await c.req.text()
   let raw: unknown = {}
@@ -22,6 +45,8 @@ export async function parseBody<S extends z.ZodType>(c: Context, schema: S): Pro
     } catch {
       throw new ApiError(400, 'invalid_json', 'request body is not valid JSON')
     }
+    const nul = nulPath(raw)
+    if (nul) throw new ApiError(400, 'invalid_request', `${nul}: must not contain NUL characters (U+0000)`)
   }
   const parsed = schema.safeParse(raw)
   if (!parsed.success) throw new ApiError(400, 'invalid_request', zodMessage(parsed.error))

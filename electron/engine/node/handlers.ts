@@ -10,6 +10,7 @@ import {
 } from '../../../shared/wire'
 import { z } from 'zod'
 import type { EngineContext } from '../context'
+import { nulPath } from '../http/body'
 import { hashToken, newId, newToken } from '../ids'
 import type { AgentRow, NodeCapability } from '../store/types'
 import { isNodeLive, nodeView } from '../views'
@@ -86,6 +87,8 @@ function decode(text: string): Decoded {
     return { ok: false, reason: 'frame is not valid JSON' }
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, reason: 'frame must be a JSON object' }
+  const nul = nulPath(raw)
+  if (nul) return { ok: false, reason: `${nul}: must not contain NUL characters (U+0000)` }
   const type = (raw as { type?: unknown }).type
   if (typeof type !== 'string') return { ok: false, reason: 'type: missing' }
   if (type === 'agent.recover') return { ok: 'recover', raw }
