@@ -14,7 +14,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { Broker, type BrokerEvent } from '../../electron/broker'
+import { EngineApi } from '../../electron/broker/engine-api'
 import { killAndRestart, runClusterLoad } from '../support/cluster-load'
+import { startTcpBalancer } from '../support/tcp-balancer'
+import { tempDir } from '../support/wait'
 import { startEngineCluster, type EngineCluster } from '../support/engine-cluster'
 import { LoadNode } from '../support/load-node'
 import { postgresAvailability, usePostgres, type PostgresCluster } from '../support/postgres'
@@ -201,6 +205,52 @@ describe.skipIf(!pgAvailability.ok)(`engine cluster on PostgreSQL${pgNote}`, () 
     await alice.close()
     await waitFor(async () => !(await users(a)).some((u) => u.name === 'alice'), 5000, 'alice gone from presence on A')
   }, 60_000)
+
+  it('the desktop broker behind a load balancer: its instance is SIGKILLed, it reconnects through the balancer to another and every DM is typed into cat once, in order', async () => {
+    cluster = await startEngineCluster({ instances: 2, databaseUrl: await pg.createDatabase(), env: { RELAY_REDRIVE_MS: NO_SWEEP_MS } })
+    const lb = await startTcpBalancer(cluster.urls)
+    const api = new EngineApi({ baseUrl: lb.url })
+    const ws = await api.createWorkspace('team')
+    const stateDir = tempDir('cluster-node')
+    const events: BrokerEvent[] = []
+    let output = ''
+    const broker = new Broker({
+      log: () => undefined, baseUrl: lb.url, workspaceKey: ws.api_key, workspaceId: ws.workspace_id, stateDir, nodeName: 'desk',
+      env: { ...process.env, RELAY_NODE_TOKEN: '' }, cwd: () => stateDir, nodeClient: { initialReconnectDelayMs: 50, maxReconnectDelayMs: 200 },
+    })
+    broker.on((e) => {
+      events.push(e)
+      if (e.type === 'agent.output' && e.name === 'catty') output += e.data
+    })
+    try {
+      await broker.start()
+      await waitFor(() => broker.state.state === 'connected', 10_000, 'broker connected')
+      await broker.spawn({ name: 'catty', command: 'cat', cwd: '/tmp' })
+      const bob = await api.ensureAgent(ws.api_key, 'bob')
+      const acked = () => events.filter((e) => e.type === 'delivery' && e.step.state === 'acked').length
+      const send = async (from: number, to: number) => {
+        for (let i = from; i < to; i++) await api.sendDm(bob.token, { to: 'catty', text: `fo-${i}-x` })
+      }
+      await send(0, 10)
+      await waitFor(() => acked() === 10, 10_000, '10 typed and acked before the fault')
+
+      // The instance holding the broker's WebSocket dies; the balancer sends the reconnect to the other.
+      const holder = lb.openTo(0) > 0 ? 0 : 1
+      expect(lb.openTo(holder)).toBeGreaterThan(0)
+      await cluster.kill(holder, 'SIGKILL')
+      await send(10, 20) // through the balancer, to the surviving instance
+      await waitFor(() => acked() === 20, 20_000, 'all 20 acked after the fail-over')
+      await waitFor(() => (output.match(/\]: fo-19-x/g) ?? []).length === 2, 5000, 'cat printed the last line back')
+      const typed = [...output.matchAll(/\]: fo-(\d+)-x/g)].map((m) => Number(m[1]))
+      // cat echoes the typed line, then prints it again: each exactly twice, first copies in order.
+      expect(typed.filter((x, i) => typed.indexOf(x) === i)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+      for (let i = 0; i < 20; i++) expect(typed.filter((x) => x === i), `fo-${i}`).toHaveLength(2)
+      expect(lb.openTo(1 - holder)).toBeGreaterThan(0)
+    } finally {
+      await broker.stop()
+      await lb.close()
+    }
+  }, 90_000)
 
   it('load and fault: 3 instances, 6 nodes, 60 agents, 3,000 DMs; one instance SIGKILLed and restarted: 0 lost, 0 typed twice, in order', async () => {
     cluster = await startEngineCluster({ instances: 3, databaseUrl: await pg.createDatabase(), env: { RELAY_REDRIVE_MS: '2000' } })
