@@ -15,6 +15,8 @@ export const agentRecordSchema = z.object({
   channels: z.array(z.string()).default([]),
   restart: z.boolean().default(false),
   createdAt: z.number().default(0),
+  /** The agent's own git worktree, when it was spawned with one. */
+  worktree: z.object({ path: z.string(), branch: z.string(), baseCommit: z.string(), repoRoot: z.string() }).optional(),
 })
 export type AgentRecord = z.output<typeof agentRecordSchema>
 

@@ -42,6 +42,7 @@ import { SettingsStore, toSettingsView, type EngineSettings, type SecretCodec, t
 import { UserStream } from './user-stream'
 import { HostConnection, OutputFlow, type EventBatch } from './connection'
 import { loopbackFetch } from './loopback-fetch'
+import { ReviewArea } from './review-area'
 import { ANSI_SEQUENCE } from '../broker/files'
 
 export type HostLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void
@@ -205,6 +206,13 @@ export function createHost(options: HostOptions): Host {
   let startError: string | undefined
   let localIds = 0
   let pendingRespawn: AgentRecord[] = []
+  const review = new ReviewArea({
+    dataDir: options.dataDir,
+    log,
+    worktreeOf: (name) => agentBook.get(name)?.worktree,
+    changed: (name) => emit('diff.changed', { name }),
+    sendAsUser: (to, text) => sendMessage({ to, text }),
+  })
   let idleTimer: ReturnType<typeof setInterval> | undefined
   /** True while the node stops: agent exits then are expected, not news. */
   let stopping = false
@@ -270,7 +278,10 @@ export function createHost(options: HostOptions): Host {
   function decorate(a: AgentSnapshot): AgentInfo {
     const rec = agentBook.get(a.name)
     const { screen: _screen, ...rest } = a
-    return { ...rest, channels: rec?.channels ?? [], restart: rec?.restart ?? false, ...attention.describe(a) }
+    return {
+      ...rest, channels: rec?.channels ?? [], restart: rec?.restart ?? false, ...attention.describe(a),
+      ...(rec?.worktree ? { worktree: rec.worktree } : {}),
+    }
   }
 
   function dormant(rec: AgentRecord): AgentInfo {
@@ -285,6 +296,7 @@ export function createHost(options: HostOptions): Host {
       channels: rec.channels,
       restart: rec.restart,
       dormant: true,
+      ...(rec.worktree ? { worktree: rec.worktree } : {}),
     }
   }
 
@@ -526,6 +538,7 @@ export function createHost(options: HostOptions): Host {
     if (idleTimer) clearInterval(idleTimer)
     idleTimer = undefined
     await stopNode()
+    await review.close()
     feedFile.flush()
   }
 
@@ -543,11 +556,25 @@ export function createHost(options: HostOptions): Host {
     return broker
   }
 
-  async function spawnAgent(rec: Omit<AgentRecord, 'createdAt'>, resume: boolean): Promise<AgentInfo> {
+  async function spawnAgent(rec: Omit<AgentRecord, 'createdAt'>, resume: boolean, worktree?: { branch?: string; root?: string }): Promise<AgentInfo> {
     const b = requireBroker()
+    if (worktree && b.listAgents().some((a) => a.name === rec.name && (a.status === 'running' || a.status === 'starting'))) {
+      throw new BrokerError('agent_exists', `${rec.name} is already running`)
+    }
     attention.clear(rec.name)
-    const snap = await b.spawn({ name: rec.name, command: rec.command, args: resume ? resumeArgs(rec.command, rec.args) : rec.args, cwd: rec.cwd })
-    agentBook.upsert({ ...rec, cwd: snap.cwd, createdAt: agentBook.get(rec.name)?.createdAt || snap.startedAt })
+    const prepared = worktree ? await review.prepareSpawn(rec.name, rec.cwd, worktree) : undefined
+    const cwd = prepared?.cwd ?? rec.cwd
+    let snap: AgentSnapshot
+    try {
+      snap = await b.spawn({ name: rec.name, command: rec.command, args: resume ? resumeArgs(rec.command, rec.args) : rec.args, cwd })
+    } catch (err) {
+      // The worktree was made for this spawn only: nothing of the agent's is in it yet.
+      if (prepared) await review.discardPrepared(prepared).catch((e: unknown) => log('warn', `could not remove ${prepared.worktree.path}: ${(e as Error).message}`))
+      throw err
+    }
+    const book = prepared ? { ...rec, worktree: prepared.worktree } : rec
+    agentBook.upsert({ ...book, cwd: snap.cwd, createdAt: agentBook.get(rec.name)?.createdAt || snap.startedAt })
+    review.watch(rec.name)
     const failed: string[] = []
     if (rec.channels.length) {
       const token = agentTokenOf(b, rec.name)
@@ -562,7 +589,8 @@ export function createHost(options: HostOptions): Host {
       }
     }
     const info = decorate(snap)
-    if (failed.length) info.error = `could not join ${failed.join(', ')}`
+    const problems = [...(failed.length ? [`could not join ${failed.join(', ')}`] : []), ...(prepared?.warnings ?? [])]
+    if (problems.length) info.error = problems.join('; ')
     return info
   }
 
@@ -656,14 +684,21 @@ export function createHost(options: HostOptions): Host {
     },
     'agents.list': () => agents(),
     'agents.detect': () => detect(),
-    'agents.spawn': (req) => spawnAgent({ name: req.name, command: req.command, args: req.args, cwd: req.cwd ?? '', channels: req.channels, restart: req.restart }, false),
+    'agents.spawn': (req) =>
+      spawnAgent({ name: req.name, command: req.command, args: req.args, cwd: req.cwd ?? '', channels: req.channels, restart: req.restart }, false, req.worktree),
     'agents.start': (req) => {
       const rec = agentBook.get(req.name) ?? broker?.listAgents().find((a) => a.name === req.name)
       if (!rec) throw new BrokerError('agent_not_found', `no agent named "${req.name}"`)
       const r = rec as Partial<AgentRecord> & AgentSnapshot
-      return spawnAgent({ name: r.name, command: r.command, args: r.args, cwd: r.cwd, channels: r.channels ?? [], restart: r.restart ?? false }, true)
+      return spawnAgent(
+        { name: r.name, command: r.command, args: r.args, cwd: r.cwd, channels: r.channels ?? [], restart: r.restart ?? false, ...(r.worktree ? { worktree: r.worktree } : {}) },
+        true,
+      )
     },
     'agents.stop': async (req) => {
+      const action = req.worktree ?? 'keep'
+      // Refused before anything stops when it would delete uncommitted work unasked.
+      await review.checkStop(req.name, action, req.discardChanges === true)
       userStopped.add(req.name)
       attention.clear(req.name)
       try {
@@ -672,8 +707,18 @@ export function createHost(options: HostOptions): Host {
         userStopped.delete(req.name)
         throw err
       }
+      if ((await review.afterStop(req.name, action, req.discardChanges === true)) === 'removed') {
+        const rec = agentBook.get(req.name)
+        // The agent's folder is gone: remembered, it could not start again there.
+        if (rec) agentBook.upsert({ ...rec, restart: false, worktree: undefined, cwd: rec.worktree?.repoRoot ?? rec.cwd })
+        agentChanged(req.name)
+      }
       return { ok: true as const }
     },
+    'worktree.inspect': (req) => review.inspect(req),
+    'worktree.status': (req) => review.status(req.name),
+    'diff.get': (req) => review.diff(req.name),
+    'review.comment': (req) => review.comment(req),
     'agents.remove': (req) => {
       const live = broker?.listAgents().find((a) => a.name === req.name)
       if (live && (live.status === 'running' || live.status === 'starting')) {

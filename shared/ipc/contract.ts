@@ -68,8 +68,90 @@ export const agentInfoSchema = z.object({
   attention: z.boolean().optional(),
   /** Known from an earlier run of the app but not started in this one. */
   dormant: z.boolean().optional(),
+  /** The agent runs in its own git worktree (spawned with `worktree`). */
+  worktree: z.lazy(() => agentWorktreeSchema).optional(),
 })
 export type AgentInfo = z.infer<typeof agentInfoSchema>
+
+// ---- worktrees and review ---------------------------------------------------
+
+/** An agent's own git worktree: a branch of its repository checked out under the data folder (or a chosen root). */
+export const agentWorktreeSchema = z.object({
+  /** The worktree's folder (the agent's working folder is this or a subfolder of it). */
+  path: z.string(),
+  branch: z.string(),
+  /** The commit the branch started from: the diff is taken against it. */
+  baseCommit: z.string(),
+  /** The repository the worktree belongs to. */
+  repoRoot: z.string(),
+})
+export type AgentWorktreeInfo = z.infer<typeof agentWorktreeSchema>
+
+/** What the spawn dialog learns about a folder before offering "own worktree". */
+export const folderInfoSchema = z.discriminatedUnion('isRepo', [
+  z.object({ isRepo: z.literal(false), reason: z.string() }),
+  z.object({
+    isRepo: z.literal(true),
+    root: z.string(),
+    /** Checked-out branch; null on a detached HEAD. */
+    branch: z.string().nullable(),
+    /** Commit at HEAD; null in a repository without commits (a worktree needs one). */
+    head: z.string().nullable(),
+    /** Uncommitted changes in the folder: they are not in a new worktree (it starts from HEAD). */
+    dirty: z.boolean(),
+    changes: z.number().int().nonnegative(),
+    /** A free branch name for the agent, if one was given. */
+    suggestedBranch: z.string().optional(),
+  }),
+])
+export type FolderInfo = z.infer<typeof folderInfoSchema>
+
+export const worktreeStatusSchema = z.object({
+  clean: z.boolean(),
+  staged: z.number().int().nonnegative(),
+  unstaged: z.number().int().nonnegative(),
+  untracked: z.number().int().nonnegative(),
+  /** Paths with uncommitted work (at most 200), for the stop dialog. */
+  files: z.array(z.string()),
+  /** Commits on the agent's branch since its base. */
+  commits: z.number().int().nonnegative().nullable(),
+})
+export type WorktreeStatusInfo = z.infer<typeof worktreeStatusSchema>
+
+export const diffLineSchema = z.object({
+  kind: z.enum(['add', 'del', 'context']),
+  text: z.string(),
+  oldLine: z.number().int().nullable(),
+  newLine: z.number().int().nullable(),
+  noNewline: z.literal(true).optional(),
+  cut: z.literal(true).optional(),
+})
+export type DiffLineInfo = z.infer<typeof diffLineSchema>
+
+export const diffFileSchema = z.object({
+  path: z.string(),
+  oldPath: z.string().optional(),
+  status: z.enum(['added', 'modified', 'deleted', 'renamed', 'copied']),
+  untracked: z.boolean(),
+  binary: z.boolean(),
+  additions: z.number().int().nonnegative(),
+  deletions: z.number().int().nonnegative(),
+  hunks: z.array(z.object({ header: z.string(), oldStart: z.number().int(), newStart: z.number().int(), lines: z.array(diffLineSchema) })),
+  truncated: z.boolean(),
+})
+export type DiffFileInfo = z.infer<typeof diffFileSchema>
+
+export const agentDiffSchema = z.object({
+  name: z.string(),
+  baseCommit: z.string(),
+  branch: z.string(),
+  commits: z.number().int().nonnegative().nullable(),
+  files: z.array(diffFileSchema),
+  additions: z.number().int().nonnegative(),
+  deletions: z.number().int().nonnegative(),
+  truncated: z.boolean(),
+})
+export type AgentDiffInfo = z.infer<typeof agentDiffSchema>
 
 /**
  * A message's lifecycle as this node sees it. `sent` = accepted by the engine;
@@ -210,11 +292,70 @@ export const commands = {
         channels: z.array(channelName).max(32).default([]),
         /** Respawn this agent when the app starts again. */
         restart: z.boolean().default(false),
+        /**
+         * Run the agent in its own git worktree of the repository `cwd` is in: a new branch
+         * (default: relay/<agent name>) checked out under `root` (default: the data folder's
+         * worktrees/). The agent starts in the same subfolder of it that `cwd` was.
+         */
+        worktree: z
+          .object({
+            branch: z.string().trim().min(1, 'branch name is empty').max(200).optional(),
+            root: z.string().trim().min(1).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict(),
     result: agentInfoSchema,
   },
-  'agents.stop': { request: z.object({ name: agentName }).strict(), result: ok },
+  /**
+   * Stop an agent. One in its own worktree: `worktree` says what becomes of it — `keep` (the
+   * default), `remove-if-clean` (refused with code worktree_dirty, listing the files, if it
+   * has uncommitted work), or `remove` (uncommitted work is deleted: only with
+   * `discardChanges: true`, else worktree_dirty too). Removing also deletes the branch when
+   * it has no commits of its own.
+   */
+  'agents.stop': {
+    request: z
+      .object({
+        name: agentName,
+        worktree: z.enum(['keep', 'remove-if-clean', 'remove']).optional(),
+        discardChanges: z.boolean().optional(),
+      })
+      .strict(),
+    result: ok,
+  },
+  /** Is this folder in a git repository (and may an agent get its own worktree of it)? */
+  'worktree.inspect': {
+    request: z.object({ path: z.string().trim().min(1, 'folder is required'), agentName: z.string().trim().max(64).optional() }).strict(),
+    result: folderInfoSchema,
+  },
+  /** Uncommitted work in an agent's worktree (for the stop dialog). */
+  'worktree.status': { request: z.object({ name: agentName }).strict(), result: worktreeStatusSchema },
+  /**
+   * The agent's changes against its base commit: commits since, staged, unstaged and
+   * untracked files. `diff.changed` tells when to ask again.
+   */
+  'diff.get': { request: z.object({ name: agentName }).strict(), result: agentDiffSchema },
+  /**
+   * A review comment on lines of the agent's diff, sent to the agent as a relay message from
+   * the user (it shows in the feed like any message). Lines are numbers of the file's new
+   * version (`side: 'new'`) or, for deleted lines, of the base (`side: 'old'`).
+   */
+  'review.comment': {
+    request: z
+      .object({
+        name: agentName,
+        path: z.string().min(1).max(4096),
+        side: z.enum(['old', 'new']).default('new'),
+        startLine: z.number().int().positive(),
+        endLine: z.number().int().positive(),
+        comment: z.string().trim().min(1, 'comment is empty').max(16_000),
+      })
+      .strict()
+      .refine((r) => r.endLine >= r.startLine, { message: 'endLine must not be before startLine', path: ['endLine'] }),
+    result: feedMessageSchema,
+  },
   /** Start a stopped (or remembered) agent again with its command, args, folder and channels. */
   'agents.start': { request: z.object({ name: agentName }).strict(), result: agentInfoSchema },
   /** Forget a stopped agent: its row, terminal and the restart entry. */
@@ -363,6 +504,8 @@ export const events = {
   'ui.focusAgent': z.object({ name: z.string() }),
   'ui.openSpawn': z.object({}),
   'ui.openSettings': z.object({}),
+  /** Files changed in an agent's worktree: ask diff.get again if it is on screen. */
+  'diff.changed': z.object({ name: z.string() }),
 } as const
 
 export type Events = typeof events
