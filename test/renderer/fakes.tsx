@@ -10,7 +10,7 @@ import { BridgeError, type Bridge, type BridgeEventListener } from '../../render
 import { ServicesProvider } from '../../renderer/src/components/app/services'
 import type { TerminalHost } from '../../renderer/src/terminal/types'
 import type { TerminalSink } from '../../renderer/src/stores'
-import { useAgentsStore, useFeedStore, useNodeStore, useSettingsStore, useToastStore, useUiStore } from '../../renderer/src/stores'
+import { useAgentsStore, useDiffStore, useFeedStore, useNodeStore, useSettingsStore, useToastStore, useUiStore } from '../../renderer/src/stores'
 import { emptyFeed } from '../../renderer/src/stores/feed-order'
 
 ;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
@@ -105,7 +105,8 @@ export function resetStores(): void {
   useNodeStore.setState({ status: null, hostLink: 'connecting' })
   useAgentsStore.setState({ byName: {} })
   useFeedStore.setState({ ...emptyFeed })
-  useUiStore.setState({ selected: null, opened: {}, feedAgent: '', feedChannel: '', feedState: '', dialog: null })
+  useUiStore.setState({ selected: null, opened: {}, agentView: {}, feedAgent: '', feedChannel: '', feedState: '', dialog: null, dialogAgent: null })
+  useDiffStore.setState({ byName: {}, versions: {} })
   useSettingsStore.setState({ settings: null, app: null })
   useToastStore.setState({ toasts: [] })
 }

@@ -6,6 +6,7 @@
 import type { AgentInfo, FeedMessage } from '../../../shared/ipc'
 import type { Bridge } from '../bridge'
 import { useAgentsStore } from './agents'
+import { useDiffStore } from './diff'
 import { parseEvent, type AppEvent } from './events'
 import { useFeedStore } from './feed'
 import { useNodeStore } from './node'
@@ -106,6 +107,7 @@ export function applyEvent(
     case 'agent.removed':
       useAgentsStore.getState().remove(e.payload.name)
       useUiStore.getState().forget(e.payload.name)
+      useDiffStore.getState().forget(e.payload.name)
       terminals.removed(e.payload.name)
       return
     case 'terminal.output':
@@ -129,6 +131,10 @@ export function applyEvent(
       return
     case 'ui.openSettings':
       useUiStore.getState().openDialog('settings')
+      return
+    case 'diff.changed':
+      // Only a version bump: the diff view on screen (if any) asks again.
+      useDiffStore.getState().changed(e.payload.name)
       return
   }
 }
@@ -166,6 +172,8 @@ export function connectStores(bridge: Bridge, terminals: TerminalSink, options: 
     if (!up) return
     void fetchState(bridge)
     terminals.resync()
+    // Changes may have been missed while the link was down.
+    useDiffStore.getState().changedAll()
   })
   return () => {
     offEvent()

@@ -55,7 +55,14 @@ export const AgentRow = memo(function AgentRow({ agent }: { agent: AgentInfo }) 
         </span>
       )}
       {alive ? (
-        <button type="button" className="danger small" data-testid={`agent-stop-${agent.name}`} onClick={() => run('agents.stop')} disabled={busy}>
+        <button
+          type="button"
+          className="danger small"
+          data-testid={`agent-stop-${agent.name}`}
+          // An agent in its own worktree asks what becomes of the worktree first.
+          onClick={() => (agent.worktree ? useUiStore.getState().openDialog('stop', agent.name) : run('agents.stop'))}
+          disabled={busy}
+        >
           Stop
         </button>
       ) : (
@@ -71,6 +78,12 @@ export const AgentRow = memo(function AgentRow({ agent }: { agent: AgentInfo }) 
       <span className="agent-command mono">
         {command}
         {agent.channels?.length ? <span className="muted"> · {agent.channels.map((c) => `#${c}`).join(' ')}</span> : null}
+        {agent.worktree ? (
+          <span className="muted" data-testid={`agent-branch-${agent.name}`} title={`own worktree: ${agent.worktree.path}`}>
+            {' '}
+            · ⎇ {agent.worktree.branch}
+          </span>
+        ) : null}
       </span>
       {error && (
         <span className="inline-error" role="alert">

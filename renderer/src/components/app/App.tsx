@@ -1,5 +1,6 @@
 import { AgentList } from '../agents/AgentList'
 import { SpawnDialog } from '../agents/SpawnDialog'
+import { StopDialog } from '../agents/StopDialog'
 import { ComposeBox } from '../compose/ComposeBox'
 import { MessageFeed } from '../feed/MessageFeed'
 import { SettingsDialog } from '../settings/SettingsDialog'
@@ -14,6 +15,7 @@ import { useViewingReport } from './useViewingReport'
 export function App() {
   const { bridge } = useServices()
   const dialog = useUiStore((s) => s.dialog)
+  const dialogAgent = useUiStore((s) => s.dialogAgent)
   useViewingReport(bridge)
   return (
     <div className="app">
@@ -33,6 +35,7 @@ export function App() {
       </main>
       {dialog === 'spawn' && <SpawnDialog />}
       {dialog === 'settings' && <SettingsDialog />}
+      {dialog === 'stop' && dialogAgent && <StopDialog key={dialogAgent} name={dialogAgent} />}
       <Toasts />
     </div>
   )

@@ -1,7 +1,8 @@
 import { memo, useMemo } from 'react'
 import type { AgentInfo } from '../../../../shared/ipc'
-import { sortAgents, useAgentsStore, useUiStore } from '../../stores'
+import { sortAgents, useAgentsStore, useUiStore, type AgentView } from '../../stores'
 import { describeStatus, dotClass } from '../agents/describe-status'
+import { DiffView } from '../diff/DiffView'
 import { TerminalSearch } from './TerminalSearch'
 import { TerminalView } from './TerminalView'
 
@@ -29,6 +30,9 @@ export function TerminalPanel() {
   const opened = useUiStore((s) => s.opened)
   const select = useUiStore((s) => s.select)
   const current = selected ? byName[selected] : undefined
+  const view = useUiStore((s) => (selected ? (s.agentView[selected] ?? 'terminal') : 'terminal'))
+  // Only an agent in its own worktree has changes to show.
+  const showChanges = Boolean(current?.worktree) && view === 'changes'
 
   return (
     <div className="terminal-panel">
@@ -42,8 +46,14 @@ export function TerminalPanel() {
           <span className="mono">{[current.command, ...current.args].join(' ')}</span>
           <span className="muted">{current.cwd}</span>
           <span className={`agent-status status-${current.status}`}>{describeStatus(current)}</span>
+          {current.worktree && (
+            <span className="mono muted" title={`own worktree: ${current.worktree.path}`}>
+              ⎇ {current.worktree.branch}
+            </span>
+          )}
           <span className="spacer" />
-          <TerminalSearch name={current.name} />
+          {current.worktree && <ViewSwitch name={current.name} view={showChanges ? 'changes' : 'terminal'} />}
+          {!showChanges && <TerminalSearch name={current.name} />}
         </div>
       )}
       <div className="terminal-stack">
@@ -51,17 +61,33 @@ export function TerminalPanel() {
         {Object.keys(opened)
           .filter((name) => byName[name])
           .map((name) => (
-            <TerminalView key={name} name={name} visible={name === selected} />
+            <TerminalView key={name} name={name} visible={name === selected && !showChanges} />
           ))}
         {!selected && (
           <p className="empty">{agents.length ? 'Open an agent to see its terminal.' : 'No agents yet: spawn one and its terminal opens here.'}</p>
         )}
-        {current?.dormant && (
+        {showChanges && current && <DiffView key={current.name} name={current.name} />}
+        {current?.dormant && !showChanges && (
           <p className="empty terminal-dormant">
             {current.name} is not running in this session. Start it from the agent list to continue.
           </p>
         )}
       </div>
     </div>
+  )
+}
+
+/** Terminal or Changes for the agent on screen (Changes only for one in its own worktree). */
+function ViewSwitch({ name, view }: { name: string; view: AgentView }) {
+  const setView = (v: AgentView) => useUiStore.getState().setAgentView(name, v)
+  return (
+    <span className="view-switch" role="tablist" aria-label={`what to show for ${name}`}>
+      <button type="button" role="tab" aria-selected={view === 'terminal'} className={view === 'terminal' ? 'active' : undefined} data-testid="agent-tab-terminal" onClick={() => setView('terminal')}>
+        Terminal
+      </button>
+      <button type="button" role="tab" aria-selected={view === 'changes'} className={view === 'changes' ? 'active' : undefined} data-testid="agent-tab-changes" onClick={() => setView('changes')}>
+        Changes
+      </button>
+    </span>
   )
 }
