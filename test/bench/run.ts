@@ -23,6 +23,7 @@ import { benchEngine } from './engine'
 import { benchUi } from './ui-bench'
 import { benchClis } from './clis'
 import { benchRelay, type RelayRun } from './relay'
+import { benchCluster, clusterAfter, clusterConfig, clusterRows, clusterSkipReason } from './cluster'
 import { floorPtyEcho, floorWsRoundTrip } from './floors'
 import { aggregateTables, summarize, table, type Row } from './stats'
 
@@ -135,9 +136,27 @@ async function main() {
   if (!ONLY || ONLY === 'ui') await ui()
   if (!ONLY || ONLY === 'clis') await clis()
   if (!ONLY || ONLY === 'relay') await relay()
+  if (!ONLY || ONLY === 'cluster') await cluster()
 }
 
 const verdict = (met: boolean) => (met ? 'MET' : 'MISSED')
+
+async function cluster() {
+  const skip = clusterSkipReason()
+  if (skip) {
+    process.stdout.write(`\ncluster: skipped — PostgreSQL is not available: ${skip}\n`)
+    return
+  }
+  const c = clusterConfig().load
+  await part(
+    'cluster',
+    `engine cluster on PostgreSQL: cross-instance push (2 instances, sweeps off), then load+fault ` +
+      `(${c.instances} instances, ${c.nodes} nodes × ${c.agentsPerNode} agents, ${c.dms} DMs, instance ${c.killInstance} SIGKILLed at ${c.killAt * 100} % and restarted at ${c.restartAt * 100} %)`,
+    () => benchCluster((m) => process.stderr.write(`[cluster] ${m}\n`)),
+    clusterRows,
+    clusterAfter,
+  )
+}
 
 async function relay() {
   const row = (measure: string, s: { p50: number; p90: number }, goal?: number) => ({
