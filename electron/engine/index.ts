@@ -111,8 +111,9 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   const ctx: EngineContext = { store, router, hub, actions, log, config }
   // Liveness: a node silent for 45 s is lost (its agents offline, its invocations rescheduled).
   router.addSweep(async () => {
-    for (const node of await store.nodes.staleOnline(now() - NODE_LIVENESS_TTL_MS)) {
-      await store.nodes.markLost(node.id)
+    const cutoff = now() - NODE_LIVENESS_TTL_MS
+    for (const node of await store.nodes.staleOnline(cutoff)) {
+      if (!(await store.nodes.markLost(node.id, { heartbeatBefore: cutoff }))) continue // it heartbeat meanwhile
       await actions.nodeLost(node.id)
       log('info', 'node offline (liveness timeout)', { node_id: node.id })
     }

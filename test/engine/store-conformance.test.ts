@@ -155,10 +155,13 @@ function conformance(get: () => Harness): void {
     // A late close of an older socket (socket_1) after the node registered on socket_2 (on
     // another instance, say) leaves it online with its agents; only the newest socket's close counts.
     await s.nodes.markRegistered(n.id, { name: 'b-node', version: 'v3', machineId: null, capabilities: [], tags: [], maxAgents: 4, at: t + 3, socketId: 'conn_2' })
-    expect(await peer.nodes.markLost(n.id, 'conn_1')).toBe(false)
+    expect(await peer.nodes.markLost(n.id, { socketId: 'conn_1' })).toBe(false)
     expect(await s.nodes.get(n.id)).toMatchObject({ status: 'online' })
     expect(await s.agents.get(agentOnNode.id)).toMatchObject({ status: 'active' })
-    expect(await peer.nodes.markLost(n.id, 'conn_2')).toBe(true)
+    // The liveness sweep's guard: a heartbeat at t + 3 is not older than t + 3.
+    expect(await peer.nodes.markLost(n.id, { heartbeatBefore: t + 3 })).toBe(false)
+    expect((await s.nodes.get(n.id))?.socketId).toBe('conn_2')
+    expect(await peer.nodes.markLost(n.id, { socketId: 'conn_2' })).toBe(true)
     expect(await s.agents.get(agentOnNode.id)).toMatchObject({ status: 'offline' })
     await s.agents.setStatus(agentOnNode.id, 'active')
     expect(await s.nodes.markLost(n.id)).toBe(true)

@@ -16,8 +16,8 @@ export type ClusterEvent =
   | { k: 'replay'; agents: string[] }
   /** Rows of this agent went back to queued: resend every queued row. */
   | { k: 'requeued'; agent: string }
-  /** The node registered a socket on the sender: a socket for it held here is stale. */
-  | { k: 'node.attached'; node: string }
+  /** The node registered `socket` on the sender: a socket for it held here is stale unless it registered later. */
+  | { k: 'node.attached'; node: string; socket: string }
   /** A message will never reach `recipient`: tell its sender (node socket, user clients). */
   | { k: 'dead'; workspace: string; message: string; recipient: string; reason: 'ttl_expired' | 'depth_cap' }
   /** The agent's token was rotated or revoked: close its user sockets. */
@@ -28,6 +28,11 @@ export type ClusterEvent =
   | { k: 'updated'; rows: DeliveryRow[] }
   /** The sender's set of user clients changed (re-read who is connected where). */
   | { k: 'users' }
+  /**
+   * Local only, never sent: this instance was deaf for a while (its listener connection
+   * dropped and came back) — whatever was announced meanwhile must be looked up.
+   */
+  | { k: 'resync' }
 
 /** Human clients another instance holds for one agent. */
 export interface RemoteUser {

@@ -29,6 +29,14 @@ export const LEADER_RETRY_MS = 1000
 export const MAX_PAYLOAD_BYTES = 7000
 /** How often the set of users connected to other instances is re-read without a change event (ms). */
 export const USERS_REFRESH_MS = 5000
+/**
+ * The listener connection is probed this often (ms): a connection a NAT or a frozen host
+ * dropped silently fires no event, and its instance would stay deaf (and, if leader, keep the
+ * lock while doing nothing) until TCP gave up, hours later.
+ */
+export const PROBE_MS = 10_000
+/** A probe not answered within this (ms) counts the connection as lost. */
+export const PROBE_TIMEOUT_MS = 5000
 
 /** Instances alive right now: each holds its listener session, named after it (application_name). */
 const LIVE_INSTANCES = `SELECT substr(application_name, 14) FROM pg_stat_activity WHERE application_name LIKE 'relay-engine:%'`
@@ -100,6 +108,7 @@ export async function openPgBus(connectionString: string, pool: Pool, instanceId
   let retryTimer: NodeJS.Timeout | undefined
   let reconnectDelay = 100
   let remoteIds: ReadonlySet<string> = new Set()
+  const userWrites = new Map<string, Promise<void>>()
   let refreshing: Promise<void> | undefined
   let refreshAgain = false
 
@@ -126,6 +135,17 @@ export async function openPgBus(connectionString: string, pool: Pool, instanceId
   const usersTimer = setInterval(refreshUsers, USERS_REFRESH_MS)
   usersTimer.unref()
 
+  /** Runs every handler on one event; a throwing handler does not stop the others. */
+  const dispatch = (event: ClusterEvent) => {
+    for (const h of handlers) {
+      try {
+        h(event)
+      } catch (err) {
+        log('error', 'cluster: event handler failed', { event: event.k, error: String(err) })
+      }
+    }
+  }
+
   const deliver = (payload: string) => {
     const env = parseEnvelope(payload)
     if (!env) {
@@ -138,13 +158,7 @@ export async function openPgBus(connectionString: string, pool: Pool, instanceId
         refreshUsers()
         continue
       }
-      for (const h of handlers) {
-        try {
-          h(event)
-        } catch (err) {
-          log('error', 'cluster: event handler failed', { event: event.k, error: String(err) })
-        }
-      }
+      if (event.k !== 'resync') dispatch(event)
     }
   }
 
@@ -167,8 +181,9 @@ export async function openPgBus(connectionString: string, pool: Pool, instanceId
     }
   }
 
+  let connectedOnce = false
   const connect = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString, application_name: `relay-engine:${instanceId}` })
+    const c = new pg.Client({ connectionString, application_name: `relay-engine:${instanceId}`, keepAlive: true })
     c.on('notification', (n) => {
       if (n.channel === CLUSTER_CHANNEL && n.payload) deliver(n.payload)
     })
@@ -177,12 +192,48 @@ export async function openPgBus(connectionString: string, pool: Pool, instanceId
       lost(c)
     })
     c.on('end', () => lost(c))
-    await c.connect()
-    await c.query(`LISTEN ${CLUSTER_CHANNEL}`)
+    try {
+      await c.connect()
+      await c.query(`LISTEN ${CLUSTER_CHANNEL}`)
+    } catch (err) {
+      await c.end().catch(() => undefined)
+      throw err
+    }
+    if (closed) {
+      // close() ran while this was connecting: the session must not outlive it.
+      await c.end().catch(() => undefined)
+      return
+    }
     client = c
     reconnectDelay = 100
     void tryLead()
+    if (connectedOnce) {
+      log('info', 'cluster: listening again; looking up what was announced meanwhile', { instance: instanceId })
+      refreshUsers()
+      dispatch({ k: 'resync' })
+    }
+    connectedOnce = true
   }
+
+  /** A query on the listener connection with a deadline: a silent drop shows as a timeout. */
+  const probe = async () => {
+    const c = client
+    if (!c || closed) return
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS)
+    })
+    try {
+      await Promise.race([c.query('SELECT 1'), timeout])
+    } catch (err) {
+      log('warn', 'cluster: listener connection probe failed', { error: String(err) })
+      lost(c)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+  const probeTimer = setInterval(() => void probe(), PROBE_MS)
+  probeTimer.unref()
 
   const lost = (c: pg.Client) => {
     if (c !== client) return
@@ -252,17 +303,27 @@ export async function openPgBus(connectionString: string, pool: Pool, instanceId
     },
     isLeader: () => leader,
     userSockets(agentId, workspaceId, connections, connectedAt) {
-      const write = connections > 0
-        ? pool.query(
-          `INSERT INTO user_sockets (instance_id, agent_id, workspace_id, connections, connected_at) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (instance_id, agent_id) DO UPDATE SET connections = EXCLUDED.connections, connected_at = EXCLUDED.connected_at`,
-          [instanceId, agentId, workspaceId, connections, connectedAt])
-        : pool.query('DELETE FROM user_sockets WHERE instance_id = $1 AND agent_id = $2', [instanceId, agentId])
-      // Announce only after the row is written, so a re-read sees it.
-      void write.then(
-        () => bus.publish({ k: 'users' }),
-        (err: unknown) => log('warn', 'cluster: recording user sockets failed', { agent_id: agentId, error: String(err) }),
-      )
+      // One write at a time per agent, in call order (a reload's close and open must not land
+      // the other way round on two pool connections); the row holds the latest count.
+      const write = async () => {
+        if (connections > 0) {
+          await pool.query(
+            `INSERT INTO user_sockets (instance_id, agent_id, workspace_id, connections, connected_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (instance_id, agent_id) DO UPDATE SET connections = EXCLUDED.connections, connected_at = EXCLUDED.connected_at`,
+            [instanceId, agentId, workspaceId, connections, connectedAt])
+        } else {
+          await pool.query('DELETE FROM user_sockets WHERE instance_id = $1 AND agent_id = $2', [instanceId, agentId])
+        }
+        // Announced only after the row is written, so a re-read sees it.
+        bus.publish({ k: 'users' })
+      }
+      const next = (userWrites.get(agentId) ?? Promise.resolve())
+        .then(write)
+        .catch((err: unknown) => log('warn', 'cluster: recording user sockets failed', { agent_id: agentId, error: String(err) }))
+      userWrites.set(agentId, next)
+      void next.then(() => {
+        if (userWrites.get(agentId) === next) userWrites.delete(agentId)
+      })
     },
     async remoteUsers(workspaceId) {
       const r = await pool.query<{ agent_id: string; connections: number; connected_at: number }>(
@@ -276,6 +337,8 @@ export async function openPgBus(connectionString: string, pool: Pool, instanceId
     async close() {
       if (closed) return
       clearInterval(usersTimer)
+      clearInterval(probeTimer)
+      await Promise.all([...userWrites.values()])
       await pool.query('DELETE FROM user_sockets WHERE instance_id = $1', [instanceId]).catch(() => undefined)
       outbox.push({ k: 'users' })
       await flush()

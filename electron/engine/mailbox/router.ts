@@ -46,6 +46,8 @@ export class DeliveryRouter {
   /** Rows of the commit being reported, per recipient, until the commit's end routes them. */
   private readonly fresh = new Map<string, MailItem[]>()
   private readonly senders = new Map<string, string>()
+  /** Per socket, agents whose queued mail a pending chain step will send (see wantQueued). */
+  private readonly wanted = new Map<NodeConnection, Set<string>>()
   readonly writer: MailWriter
 
   constructor(
@@ -81,7 +83,6 @@ export class DeliveryRouter {
   attach(conn: NodeConnection): NodeConnection | undefined {
     const prev = this.conns.get(conn.nodeId)
     this.conns.set(conn.nodeId, conn)
-    this.bus.publish({ k: 'node.attached', node: conn.nodeId })
     return prev && prev !== conn ? prev : undefined
   }
 
@@ -114,6 +115,15 @@ export class DeliveryRouter {
   }
 
   /**
+   * For readers of ack cursors only (a register reply, a replay from the cursor): commits
+   * what is pending when an ack is among it. Pending posts and delivered marks do not change
+   * a cursor, and under load waiting for their commit is what held registers up.
+   */
+  flushAcks(): Promise<void> {
+    return this.writer.acksPending ? this.writer.flush() : Promise.resolve()
+  }
+
+  /**
    * A node's `delivery.ack`: coalesced with the other acks of this turn and committed with
    * them. The agent is looked up at commit time; an agent this node does not host is ignored.
    */
@@ -139,14 +149,16 @@ export class DeliveryRouter {
 
   /** After a post commits: queue its rows for routing at the commit's end, push to users, report depth-cap rejections. */
   private posted(message: MessageRow, items: MailItem[], failures: DeliveryFailureRow[] = []): void {
-    if (this.bus.clustered) this.rememberSender(message.id, message.agentId)
+    this.rememberSender(message.id, message.agentId)
     for (const item of items) {
       const list = this.fresh.get(item.delivery.agentId)
       if (list) list.push(item)
       else this.fresh.set(item.delivery.agentId, [item])
     }
     this.hub?.pushDeliveries(items)
-    for (const f of failures) void this.deadLetter(message, f.recipientId, 'depth_cap')
+    for (const f of failures) {
+      this.deadLetter(message, f.recipientId, 'depth_cap').catch((err: unknown) => this.log('error', 'dead-letter notice failed', { error: String(err) }))
+    }
   }
 
   /**
@@ -170,7 +182,18 @@ export class DeliveryRouter {
     }
     this.fresh.clear()
     for (const [conn, agents] of byConn) void conn.serialize(() => this.sendFresh(conn, agents))
-    if (elsewhere.length) this.bus.publish({ k: 'mail', agents: elsewhere })
+    // The other instances, and a legacy socket here that never registered the agent by name.
+    if (elsewhere.length) this.notify(elsewhere).catch((err: unknown) => this.log('error', 'routing new mail failed', { error: String(err) }))
+  }
+
+  /**
+   * The agent is no longer on this socket's node (it moved, or was released) although the
+   * socket had registered it: forget it here and route its mail where it is now.
+   */
+  private misrouted(conn: NodeConnection, agentId: string): void {
+    conn.readyAgents.delete(agentId)
+    conn.forget(agentId)
+    this.notify([agentId]).catch((err: unknown) => this.log('error', 'rerouting mail failed', { agent_id: agentId, error: String(err) }))
   }
 
   /** The socket of this instance that may carry the agent's mail now (its agent.register was answered on it). */
@@ -195,7 +218,11 @@ export class DeliveryRouter {
     for (const [agentId, items] of agents) {
       if (!conn.canDeliverTo(agentId)) continue
       const agent = await this.store.agents.get(agentId)
-      if (!agent || agent.nodeId !== conn.nodeId) continue
+      if (!agent) continue
+      if (agent.nodeId !== conn.nodeId) {
+        this.misrouted(conn, agentId)
+        continue
+      }
       if (conn.sentThrough.get(agentId) === (items[0] as MailItem).delivery.seq - 1 && contiguous(items)) rows.push({ agent, items })
       else fromStore.push(agentId)
     }
@@ -237,6 +264,11 @@ export class DeliveryRouter {
     if (out.length) this.bus.publish({ k: 'updated', rows: out })
   }
 
+  /** The sender of a recent message, if remembered (saves a read per delivery state change). */
+  senderOf(messageId: string): string | undefined {
+    return this.senders.get(messageId)
+  }
+
   /** Message id → sender id of recent posts, so a state change finds its sender without a read. */
   private rememberSender(messageId: string, senderId: string): void {
     if (this.senders.size >= SENDER_CACHE) {
@@ -261,10 +293,33 @@ export class DeliveryRouter {
 
   /** Sends queued mail of these agents whose node's socket is on this instance. */
   private async sendQueued(agentIds: string[]): Promise<void> {
+    // Legacy sockets carry agents they never registered (a node.register replay): those need the binding.
+    const legacy = [...this.conns.values()].some((c) => c.registered && !c.cursorAware)
     for (const agentId of agentIds) {
-      const local = await this.localConn(agentId)
-      if (local) void local.conn.serialize(() => this.pump(local.conn, agentId, false))
+      const conn = this.readyConnFor(agentId) ?? (legacy ? (await this.localConn(agentId))?.conn : undefined)
+      if (conn) this.wantQueued(conn, agentId)
     }
+  }
+
+  /**
+   * Asks for the agent's queued mail to go out on `conn`. Requests for one socket gather into
+   * ONE chain step, each agent read once however many announcements named it: under load an
+   * announcement per commit per agent would otherwise queue a read each, and the acks and
+   * registers waiting on the same chain behind them.
+   */
+  private wantQueued(conn: NodeConnection, agentId: string): void {
+    const pending = this.wanted.get(conn)
+    if (pending) {
+      pending.add(agentId)
+      return
+    }
+    this.wanted.set(conn, new Set([agentId]))
+    void conn.serialize(async () => {
+      // Taken at the start: what is announced from now on gets a step of its own (it may be newer than these reads).
+      const ids = this.wanted.get(conn) ?? new Set<string>()
+      this.wanted.delete(conn)
+      for (const id of ids) await this.pump(conn, id, false)
+    })
   }
 
   /** Rows of this agent were queued again (defer): resend every queued row, even ones already written. */
@@ -310,12 +365,18 @@ export class DeliveryRouter {
         return
       case 'node.attached': {
         // The broker moved to another instance: this socket is a leftover (a half-open
-        // connection, a partition). Its agents must not get mail from two places.
-        const stale = this.conns.get(e.node)
-        if (stale) {
-          this.conns.delete(e.node)
-          stale.close('superseded')
-        }
+        // connection, a partition). Its agents must not get mail from two places. Unless it
+        // registered after the other (the notice came late): the database knows which is newer.
+        const here = this.conns.get(e.node)
+        if (!here || here.connId === e.socket) return
+        this.store.nodes
+          .get(e.node)
+          .then((node) => {
+            if (node?.socketId === here.connId || this.conns.get(e.node) !== here) return
+            this.conns.delete(e.node)
+            here.close('superseded')
+          })
+          .catch(fail)
         return
       }
       case 'dead':
@@ -327,10 +388,31 @@ export class DeliveryRouter {
       case 'updated':
         this.hub?.deliveryUpdated(e.rows)
         return
+      case 'resync':
+        this.resync().catch(fail)
+        return
       case 'invoke':
       case 'users':
         return // the action service and the bus handle these
     }
+  }
+
+  /**
+   * After this instance could not hear the others for a while: send what its sockets may have
+   * missed (queued mail of their agents, users' rows), and drop sockets of nodes that
+   * registered elsewhere meanwhile.
+   */
+  private async resync(): Promise<void> {
+    for (const conn of [...this.conns.values()]) {
+      const node = await this.store.nodes.get(conn.nodeId)
+      if (conn.registered && node?.socketId && node.socketId !== conn.connId) {
+        this.conns.delete(conn.nodeId)
+        conn.close('superseded')
+        continue
+      }
+      for (const agentId of conn.readyAgents) this.wantQueued(conn, agentId)
+    }
+    await this.hub?.pullAll()
   }
 
   /**
@@ -341,14 +423,20 @@ export class DeliveryRouter {
    */
   async pump(conn: NodeConnection, agentId: string, includeDelivered: boolean): Promise<void> {
     if (!conn.canDeliverTo(agentId)) return
-    // Pending acks and marks first: the cursor and the states read below must be current.
-    await this.writer.flush()
+    // A replay starts from the ack cursor: pending acks and marks first, so it is current. Sending
+    // queued rows above what this socket carried needs no flush (an uncommitted ack only means
+    // fewer rows are needed, and the socket's own position is in memory).
+    if (includeDelivered) await this.flushAcks()
     let after = 0
     if (includeDelivered) conn.forget(agentId)
     else after = conn.sentThrough.get(agentId) ?? 0
     for (;;) {
       const agent = await this.store.agents.get(agentId)
-      if (!agent || agent.nodeId !== conn.nodeId || !conn.canDeliverTo(agentId)) return
+      if (!agent || !conn.canDeliverTo(agentId)) return
+      if (agent.nodeId !== conn.nodeId) {
+        if (conn.readyAgents.has(agentId)) this.misrouted(conn, agentId)
+        return
+      }
       const items = await this.store.mail.pendingMail(agentId, this.now(), after, includeDelivered, PUMP_PAGE)
       if (!conn.canDeliverTo(agentId)) return
       if (items.length && !conn.corked(() => this.write(conn, agent, items))) return

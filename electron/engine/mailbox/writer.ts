@@ -48,6 +48,8 @@ export const MARK_SLACK_MS = 1000
 export const MARK_LINGER_MS = 100
 
 interface PendingPost {
+  /** Order of arrival (see MailWriter.arrivals). */
+  n: number
   input: PostInput
   resolve: (o: PostOutcome) => void
   reject: (err: unknown) => void
@@ -61,6 +63,8 @@ export class MailWriter {
   private lingering: NodeJS.Timeout | undefined
   /** Commits run one after another; a flush queues behind the one in flight. */
   private chain: Promise<void> = Promise.resolve()
+  /** Writes queued so far (posts, acks, marks): a flush commits those that arrived before it. */
+  private arrivals = 0
 
   constructor(
     private readonly store: AsyncStore,
@@ -73,7 +77,7 @@ export class MailWriter {
   /** Queues a post for the next commit; settles after it (durable) with its outcome. */
   post(input: PostInput): Promise<PostOutcome> {
     return new Promise((resolve, reject) => {
-      this.posts.push({ input, resolve, reject })
+      this.posts.push({ n: ++this.arrivals, input, resolve, reject })
       this.schedule()
     })
   }
@@ -85,12 +89,14 @@ export class MailWriter {
   ack(key: string, upToSeq: number, resolve: AckResolver): void {
     const cur = this.acks.get(key)
     if (cur && cur.upToSeq >= upToSeq) return
+    this.arrivals++
     this.acks.set(key, { upToSeq, resolve })
     this.schedule()
   }
 
   /** A row's frame was written to a socket: queued → delivered with the next commit. */
   delivered(row: DeliveryRow, at: number): void {
+    this.arrivals++
     this.marks.push({ row, at })
     if (this.lingering || this.scheduled) return
     this.lingering = setTimeout(() => {
@@ -98,6 +104,11 @@ export class MailWriter {
       this.schedule()
     }, MARK_LINGER_MS)
     this.lingering.unref()
+  }
+
+  /** Acks wait for a commit: a reader of ack cursors must flush first. */
+  get acksPending(): boolean {
+    return this.acks.size > 0
   }
 
   get idle(): boolean {
@@ -122,8 +133,17 @@ export class MailWriter {
    * the batch grows with the latency instead of the writes queueing one by one.
    */
   flush(): Promise<void> {
+    // Only what is pending now: under a steady stream of posts "until idle" would never end,
+    // and a reader (a heartbeat, a register, a GET) would wait on everyone's posts.
+    const target = this.arrivals
     const next = this.chain.then(async () => {
-      while (!this.idle) await this.commitOnce()
+      // The first commit takes every ack and mark queued so far; posts go in arrival order,
+      // at most MAX_POSTS_PER_COMMIT a commit, so more commits only while older ones wait.
+      for (let first = true; !this.idle; first = false) {
+        const oldest = this.posts[0]?.n
+        if (!first && (oldest === undefined || oldest > target)) break
+        await this.commitOnce()
+      }
     })
     this.chain = next.catch((err: unknown) => this.log('error', 'mailbox flush failed', { error: String(err) }))
     return this.chain

@@ -104,7 +104,7 @@ export async function handleFrame(ctx: EngineContext, conn: NodeConnection, text
   const decoded = decode(text)
   // Acks wait for the turn's group commit; anything else sees them applied first (the
   // register reply carries the cursor, a replay starts from it).
-  if (decoded.ok !== true || decoded.frame.type !== 'delivery.ack') await ctx.router.flushWrites()
+  if (decoded.ok !== true || decoded.frame.type !== 'delivery.ack') await ctx.router.flushAcks()
   if (decoded.ok === 'recover') {
     const parsed = agentRecoverSchema.safeParse(decoded.raw)
     if (!parsed.success) {
@@ -141,7 +141,7 @@ export async function handleFrame(ctx: EngineContext, conn: NodeConnection, text
         conn.registered = false
         conn.readyAgents.clear()
         conn.forget()
-        if (await ctx.store.nodes.markLost(conn.nodeId, conn.connId)) await ctx.actions.nodeLost(conn.nodeId)
+        if (await ctx.store.nodes.markLost(conn.nodeId, { socketId: conn.connId })) await ctx.actions.nodeLost(conn.nodeId)
         return
       case 'agent.register': return await onAgentRegister(ctx, conn, frame)
       case 'agent.deregister': return await onAgentDeregister(ctx, conn, frame)
@@ -174,6 +174,8 @@ async function onNodeRegister(ctx: EngineContext, conn: NodeConnection, f: NodeR
   })
   conn.registered = true
   conn.registeredAt = now
+  // Another instance still holding a socket for this node (the broker failed over) drops it.
+  ctx.router.bus.publish({ k: 'node.attached', node: node.id, socket: conn.connId })
   conn.cursorAware = caps.some((c) => c.name === DELIVERY_CURSOR_CAPABILITY)
   const fresh = (await store.nodes.get(node.id)) ?? node
   const data = { ...nodeView(fresh, now), accepted_capabilities: caps.map((c) => ({ name: c.name, kind: c.kind, accepted: true })) }

@@ -98,7 +98,7 @@ export function attachNodeSocket(server: Server, ctx: EngineContext): NodeSocket
       if (ctx.router.detach(conn)) {
         // Behind the socket's pending frames: a node.register in flight must not land after this.
         void conn.serialize(async () => {
-          if (await ctx.store.nodes.markLost(node.id, conn.connId)) await ctx.actions.nodeLost(node.id)
+          if (await ctx.store.nodes.markLost(node.id, { socketId: conn.connId })) await ctx.actions.nodeLost(node.id)
         })
       }
       ctx.log('info', 'node socket closed', { node_id: node.id, code, reason: reason.toString() })

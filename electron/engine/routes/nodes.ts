@@ -120,7 +120,7 @@ export function nodeRoutes(ctx: EngineContext): Hono<AppEnv> {
     const agent = await store.agents.byName(ws.id, body.agent_name)
     if (!agent) throw notFound('agent')
     await store.agents.bind(agent.id, node.id, 'active')
-    ctx.router.replay([agent.id])
+    await ctx.router.replay([agent.id])
     const now = iso(ctx.config.now())
     return ok(c, {
       id: `bind_${node.id}_${agent.id}`, agent_id: agent.id, agent_name: agent.name, node_id: node.id, node_name: node.name,

@@ -65,6 +65,7 @@ export function rowMappers(c: RowCodec) {
       activeAgents: Number(r.active_agents),
       reservedAgents: Number(r.reserved_agents ?? 0),
       lastHeartbeatAt: optNum(r.last_heartbeat_at),
+      socketId: optStr(r.socket_id),
       createdAt: Number(r.created_at),
     }
   }

@@ -136,11 +136,16 @@ export class SqliteNodes implements NodeStore {
       .all(cutoff) as Raw[]).map(toNode)
   }
 
-  markLost(id: string, socketId?: string): boolean {
+  markLost(id: string, guard: { socketId?: string; heartbeatBefore?: number } = {}): boolean {
+    const socketId = guard.socketId ?? null
+    const before = guard.heartbeatBefore ?? null
     return this.db.transaction(() => {
       const changed = this
-        .stmt("UPDATE nodes SET status = 'offline', handlers_live = 0 WHERE id = ? AND (? IS NULL OR socket_id IS ?)")
-        .run(id, socketId ?? null, socketId ?? null).changes
+        .stmt(
+          `UPDATE nodes SET status = 'offline', handlers_live = 0 WHERE id = ? AND (? IS NULL OR socket_id IS ?)
+             AND (? IS NULL OR last_heartbeat_at IS NULL OR last_heartbeat_at < ?)`,
+        )
+        .run(id, socketId, socketId, before, before).changes
       if (changed === 0) return false
       this.stmt("UPDATE agents SET status = 'offline' WHERE node_id = ? AND status = 'active'").run(id)
       return true

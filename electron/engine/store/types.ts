@@ -30,6 +30,8 @@ export interface NodeRow {
   /** Spawns dispatched to this node and not yet finished (capacity held for them). */
   reservedAgents: number
   lastHeartbeatAt: number | null
+  /** The socket that registered last (NodeRegisterPatch.socketId); null before any. */
+  socketId: string | null
   createdAt: number
 }
 
@@ -119,7 +121,7 @@ export interface DeliveryFailureRow {
   createdAt: number
 }
 
-export interface NewNode extends Omit<NodeRow, 'status' | 'handlersLive' | 'load' | 'activeAgents' | 'reservedAgents' | 'lastHeartbeatAt'> {
+export interface NewNode extends Omit<NodeRow, 'status' | 'handlersLive' | 'load' | 'activeAgents' | 'reservedAgents' | 'lastHeartbeatAt' | 'socketId'> {
   tokenHash: string
 }
 
@@ -182,10 +184,12 @@ export interface NodeStore {
   /** Nodes still marked online whose last heartbeat is older than `cutoff`. */
   staleOnline(cutoff: number): NodeRow[]
   /**
-   * Marks the node offline and its active agents offline (bindings kept), atomically. With
-   * `socketId`, only while that socket is the one that registered last; true if it did.
+   * Marks the node offline and its active agents offline (bindings kept), atomically; true if
+   * it did. With `guard.socketId`, only while that socket is the one that registered last;
+   * with `guard.heartbeatBefore`, only while its last heartbeat is still older than that (the
+   * liveness sweep: a heartbeat that lands between its read and this write keeps the node).
    */
-  markLost(id: string, socketId?: string): boolean
+  markLost(id: string, guard?: { socketId?: string; heartbeatBefore?: number }): boolean
   /** Guarded capacity reservation: false when the node is full (max 0 = unbounded). */
   reserve(id: string): boolean
   release(id: string): void

@@ -118,6 +118,8 @@ export class UserHub {
   }
 
   private async onConnection(conn: UserConn, agent: AgentRow): Promise<void> {
+    // Closed while waiting for its turn on the chain: never counted, never reported.
+    if (conn.ws.readyState !== WebSocket.OPEN) return
     const fresh = (await this.store.agents.get(agent.id)) ?? agent
     this.send(conn, { type: 'hello', v: 1, user: fresh.name, agent_id: fresh.id, cursor: fresh.deliveryAckSeq, high_water: fresh.deliverySeq })
     // Live from here on (pushes queued behind this step skip what the replay sent, by seq).
@@ -154,6 +156,11 @@ export class UserHub {
     conn.ws.send(JSON.stringify(frame))
     conn.sentThrough = seq
     return true
+  }
+
+  /** Every user with a client here reads what it may have missed. */
+  pullAll(): Promise<void> {
+    return this.pull([...this.byAgent.keys()])
   }
 
   /** Mail for these agents was committed on another instance: users with a client here read it. */
@@ -219,17 +226,29 @@ export class UserHub {
     if (mine.length === 0) return
     void this.serialize('push', async () => {
       const changed: DeliveryRow[] = []
+      const behind = new Map<string, Set<UserConn>>()
       for (const item of mine) {
         const row = item.delivery
         const payload = payloadOf(item.message, item)
         const frame = { type: 'message', v: 1, cursor: row.seq, seq: row.seq, delivery_id: row.id, event: payload.type, message: payload.data }
         let sent = false
-        for (const c of this.byAgent.get(row.agentId) ?? []) sent = this.sendRow(c, row.seq, frame) || sent
+        for (const c of this.byAgent.get(row.agentId) ?? []) {
+          // From memory only when it continues what the socket has: a lower seq committed on
+          // another instance may not have reached it yet (its announcement comes later), and
+          // the client would ack past it. Such a socket reads from the store instead.
+          if (row.seq > c.sentThrough + 1) {
+            const set = behind.get(row.agentId) ?? new Set<UserConn>()
+            behind.set(row.agentId, set.add(c))
+            continue
+          }
+          sent = this.sendRow(c, row.seq, frame) || sent
+        }
         if (!sent) continue
         const at = this.now()
         if (await this.store.mail.markDelivered(row.id, at)) changed.push({ ...row, status: 'delivered', deliveredAt: at })
       }
       this.router.changed(changed)
+      for (const [agentId, conns] of behind) await this.sendStored(agentId, [...conns])
     })
   }
 
@@ -238,6 +257,9 @@ export class UserHub {
     if (this.byAgent.size === 0) return
     void this.serialize('delivery.updated', async () => {
       for (const row of rows) {
+        // Most rows are of recent messages whose sender the router remembers: no read for senders without a client here.
+        const known = this.router.senderOf(row.messageId)
+        if (known !== undefined && !this.byAgent.has(known)) continue
         const message = await this.store.mail.message(row.workspaceId, row.messageId)
         if (!message || !this.byAgent.has(message.agentId)) continue
         const at = row.ackedAt ?? row.deadLetteredAt ?? row.failedAt ?? row.deliveredAt ?? this.now()

@@ -120,13 +120,14 @@ export class PgNodes implements AsyncNodeStore {
     return (await rows(this.pool, "SELECT * FROM nodes WHERE status = 'online' AND (last_heartbeat_at IS NULL OR last_heartbeat_at < $1)", [cutoff])).map(toNode)
   }
 
-  async markLost(id: string, socketId?: string): Promise<boolean> {
+  async markLost(id: string, guard: { socketId?: string; heartbeatBefore?: number } = {}): Promise<boolean> {
     return tx(this.pool, async (c) => {
-      // The guard is re-checked on the newest row version if another instance's register
-      // holds the row: a register that committed first wins.
+      // The guards are re-checked on the newest row version if another instance's register or
+      // heartbeat holds the row: one that committed first wins.
       const changed = (await c.query(
-        "UPDATE nodes SET status = 'offline', handlers_live = false WHERE id = $1 AND ($2::text IS NULL OR socket_id IS NOT DISTINCT FROM $2)",
-        [id, socketId ?? null],
+        `UPDATE nodes SET status = 'offline', handlers_live = false WHERE id = $1 AND ($2::text IS NULL OR socket_id IS NOT DISTINCT FROM $2)
+           AND ($3::bigint IS NULL OR last_heartbeat_at IS NULL OR last_heartbeat_at < $3)`,
+        [id, guard.socketId ?? null, guard.heartbeatBefore ?? null],
       )).rowCount ?? 0
       if (changed === 0) return false
       await c.query("UPDATE agents SET status = 'offline' WHERE node_id = $1 AND status = 'active'", [id])
