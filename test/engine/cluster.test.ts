@@ -201,6 +201,16 @@ describe.skipIf(!pgAvailability.ok)(`engine cluster on PostgreSQL${pgNote}`, () 
     await node.waitForTyped(1, 5000)
     await alice.next((f) => f.type === 'delivery.updated' && f.message_id === sent.id && f.status === 'acked', 5000)
 
+    // DMs to her posted at once on both instances (they queue on her row lock in either
+    // order): her client on B gets every seq exactly once, in order — none skipped because a
+    // later one committed on B was pushed before an earlier one committed on A was announced.
+    const carol = (await api(a, 'POST', '/v1/agents', { token: w.wsKey, body: { name: 'carol' } })).body.data.token as string
+    const posts = await Promise.all(Array.from({ length: 60 }, (_, i) =>
+      api(i % 2 ? a : b, 'POST', '/v1/dm', { token: i % 3 ? bob : carol, body: { to: 'alice', text: `burst ${i}` } })))
+    expect(posts.every((p) => p.status === 201)).toBe(true)
+    await waitFor(() => alice.messages().length === 61, 10_000, 'all 61 messages on her client')
+    expect(alice.messages().map((m) => m.seq)).toEqual(Array.from({ length: 61 }, (_, i) => i + 1))
+
     // Her client goes: presence on A forgets her.
     await alice.close()
     await waitFor(async () => !(await users(a)).some((u) => u.name === 'alice'), 5000, 'alice gone from presence on A')
@@ -251,6 +261,16 @@ describe.skipIf(!pgAvailability.ok)(`engine cluster on PostgreSQL${pgNote}`, () 
       await lb.close()
     }
   }, 90_000)
+
+  it('one name created at once on two instances: one 201, one 409 (not a 500)', async () => {
+    cluster = await startEngineCluster({ instances: 2, databaseUrl: await pg.createDatabase(), env: { RELAY_REDRIVE_MS: NO_SWEEP_MS } })
+    const [a, b] = cluster.urls as [string, string]
+    const w = await seedWorld(a)
+    for (let i = 0; i < 5; i++) {
+      const got = await Promise.all([a, b].map((u) => api(u, 'POST', '/v1/agents', { token: w.wsKey, body: { name: `twin-${i}` } })))
+      expect(got.map((g) => g.status).sort()).toEqual([201, 409])
+    }
+  }, 60_000)
 
   it('load and fault: 3 instances, 6 nodes, 60 agents, 3,000 DMs; one instance SIGKILLed and restarted: 0 lost, 0 typed twice, in order', async () => {
     cluster = await startEngineCluster({ instances: 3, databaseUrl: await pg.createDatabase(), env: { RELAY_REDRIVE_MS: '2000' } })

@@ -225,15 +225,25 @@ async function onAgentRegister(ctx: EngineContext, conn: NodeConnection, f: Agen
   const now = ctx.config.now()
   const token = newToken('agent')
   let agent = await store.agents.byName(conn.workspaceId, f.name)
+  let inserted = false
   if (!agent) {
     const fresh: AgentRow = {
       id: newId('agt_'), workspaceId: conn.workspaceId, name: f.name, type: 'agent', status: 'active', metadata: {},
       nodeId: conn.nodeId, deliverySeq: 0, deliveryAckSeq: 0, originNodeId: conn.nodeId, lastSeenAt: now, wireSeqBase: 0,
       revokedAt: null, createdAt: now,
     }
-    await store.agents.insert(fresh, hashToken(token))
-    agent = fresh
-  } else {
+    try {
+      await store.agents.insert(fresh, hashToken(token))
+      agent = fresh
+      inserted = true
+    } catch (err) {
+      // Another node (on this or another engine instance) registered the name in between:
+      // go on as for an existing agent (the location check decides).
+      agent = await store.agents.byName(conn.workspaceId, f.name)
+      if (!agent) throw err
+    }
+  }
+  if (!inserted) {
     // Upsert semantics (older engine): a restarted broker resumes its agents by name.
     if (await activeElsewhere(ctx, agent, conn.nodeId)) {
       throw new FrameError('agent_location_conflict', `agent "${f.name}" is active on another node`)

@@ -81,7 +81,13 @@ export function agentRoutes(ctx: EngineContext): Hono<AppEnv> {
       metadata: body.metadata ?? {}, nodeId: null, deliverySeq: 0, deliveryAckSeq: 0, originNodeId: null, lastSeenAt: null,
       wireSeqBase: 0, revokedAt: null, createdAt: now,
     }
-    await store.agents.insert(agent, hashToken(token))
+    try {
+      await store.agents.insert(agent, hashToken(token))
+    } catch (err) {
+      // Created by a concurrent request (here or on another engine instance) since the check above.
+      if (await store.agents.byName(ws.id, body.name)) throw new ApiError(409, 'agent_already_exists', `agent "${body.name}" already exists`)
+      throw err
+    }
     return ok(c, withToken(agent, token), 201)
   })
 
