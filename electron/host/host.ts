@@ -574,6 +574,8 @@ export function createHost(options: HostOptions): Host {
     }
     const book = prepared ? { ...rec, worktree: prepared.worktree } : rec
     agentBook.upsert({ ...book, cwd: snap.cwd, createdAt: agentBook.get(rec.name)?.createdAt || snap.startedAt })
+    // The agent.changed events of the spawn went out before the record: other windows learn its worktree now.
+    if (prepared) agentChanged(rec.name)
     review.watch(rec.name)
     const failed: string[] = []
     if (rec.channels.length) {

@@ -88,6 +88,8 @@ describe('worktrees and review through the host', () => {
     const alpha = await ok<AgentInfo>(call(host, 'agents.spawn', { ...writer('alpha', 'alpha.txt', 'from alpha'), cwd: join(r, 'src'), worktree: {} }))
     const beta = await ok<AgentInfo>(call(host, 'agents.spawn', { ...writer('beta', 'beta.txt', 'from beta'), cwd: r, worktree: { branch: 'review/beta-work' } }))
     expect(alpha.worktree).toMatchObject({ branch: 'relay/alpha', repoRoot: r })
+    // Every window learns it, not only the one that spawned: an agent.changed carries the worktree.
+    expect(events.some((e) => e.event === 'agent.changed' && (e.payload as AgentInfo).name === 'alpha' && (e.payload as AgentInfo).worktree?.branch === 'relay/alpha')).toBe(true)
     expect(beta.worktree).toMatchObject({ branch: 'review/beta-work', repoRoot: r })
     const aPath = alpha.worktree!.path
     const bPath = beta.worktree!.path

@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
-import { connectStores, FEED_CAP, useAgentsStore, useFeedStore, useNodeStore, useSettingsStore, useToastStore, useUiStore } from '../../renderer/src/stores'
+import { connectStores, FEED_CAP, flushEvents, useAgentsStore, useFeedStore, useNodeStore, useSettingsStore, useToastStore, useUiStore } from '../../renderer/src/stores'
 import { mergeMessages, emptyFeed } from '../../renderer/src/stores/feed-order'
 import type { NodeStatus } from '../../shared/ipc'
 import { agent, appInfo, FakeBridge, FakeTerminals, message, resetStores, settingsView } from './fakes'
@@ -107,6 +107,25 @@ describe('connectStores', () => {
     frames.shift()!() // the batcher came back by itself
     expect(useFeedStore.getState().order).toEqual(['m1', 'm2', 'm3'])
     now.mockRestore()
+  })
+
+  test("events held for the next frame land before a command's result, not after it (a worktree agent's spawn)", async () => {
+    const frames: Array<() => void> = []
+    const bridge = new FakeBridge().on('node.status', () => status).on('agents.list', () => []).on('messages.list', () => []).on('settings.get', () => settingsView()).on('app.info', () => appInfo())
+    disconnect = connectStores(bridge, new FakeTerminals(), { toasts: true, schedule: (f) => frames.push(f) })
+    await vi.waitFor(() => expect(useNodeStore.getState().status).toEqual(status))
+    // Sent while it spawned: the host knew nothing of its worktree yet.
+    bridge.emit('agent.changed', agent('wt', { status: 'starting' }))
+    bridge.emit('agent.changed', agent('wt', { status: 'running' }))
+    const worktree = { path: '/data/worktrees/repo/wt', branch: 'relay/wt', baseCommit: 'a'.repeat(40), repoRoot: '/repo' }
+    // What SpawnDialog does with the spawn's result.
+    flushEvents()
+    useAgentsStore.getState().upsert(agent('wt', { status: 'running', worktree }))
+    for (const f of frames.splice(0)) f()
+    expect(useAgentsStore.getState().byName.wt.worktree).toEqual(worktree)
+    disconnect()
+    disconnect = () => {}
+    expect(() => flushEvents()).not.toThrow()
   })
 
   test('drops invalid event payloads with a warning and keeps the stores as they were', async () => {

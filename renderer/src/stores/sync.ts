@@ -82,13 +82,28 @@ function eventBatcher(
       schedule(flush)
     }
   }
-  return (e: AppEvent) => {
+  const queue = (e: AppEvent) => {
     if (!schedule) return apply(e, (m) => useFeedStore.getState().upsert([m]))
     pending.push(e)
     if (scheduled) return
     scheduled = true
     schedule(flush)
   }
+  return { queue, flush }
+}
+
+/** The batcher of the connected stores (none before connectStores or after it is undone). */
+let flushPending: (() => void) | null = null
+
+/**
+ * Applies the store events still waiting for their frame. Call it before putting a command's
+ * result into a store: the transport is ordered, so events that arrived before the result are
+ * older than it, and applied after it (on the next frame) they would undo it. (An agent
+ * spawned with a worktree: the host's `starting`/`running` events, sent while it spawned,
+ * carry no worktree; the spawn's result does.)
+ */
+export function flushEvents(): void {
+  flushPending?.()
 }
 
 export function applyEvent(
@@ -148,7 +163,10 @@ export function fetchState(bridge: Bridge): Promise<void> {
   const warn = (what: string) => (error: unknown) => console.warn(`[sync] could not fetch ${what}`, error)
   return Promise.all([
     bridge.invoke('node.status', {}).then((s) => useNodeStore.getState().setStatus(s), warn('node status')),
-    bridge.invoke('agents.list', {}).then((a) => useAgentsStore.getState().replaceAll(a), warn('agents')),
+    bridge.invoke('agents.list', {}).then((a) => {
+      flushEvents()
+      useAgentsStore.getState().replaceAll(a)
+    }, warn('agents')),
     bridge.invoke('messages.list', {}).then((m) => useFeedStore.getState().upsert(m), warn('messages')),
     bridge.invoke('settings.get', {}).then((s) => useSettingsStore.getState().setSettings(s), warn('settings')),
     bridge.invoke('app.info', {}).then((a) => useSettingsStore.getState().setApp(a), warn('app info')),
@@ -156,7 +174,8 @@ export function fetchState(bridge: Bridge): Promise<void> {
 }
 
 export function connectStores(bridge: Bridge, terminals: TerminalSink, options: SyncOptions = { toasts: true }): () => void {
-  const queue = eventBatcher(options.schedule, (e, upsert) => applyEvent(e, terminals, options, upsert))
+  const { queue, flush } = eventBatcher(options.schedule, (e, upsert) => applyEvent(e, terminals, options, upsert))
+  flushPending = flush
   const offEvent = bridge.onEvent((event, payload) => {
     const parsed = parseEvent(event, payload)
     if (!parsed) return
@@ -178,5 +197,6 @@ export function connectStores(bridge: Bridge, terminals: TerminalSink, options: 
   return () => {
     offEvent()
     offLink?.()
+    if (flushPending === flush) flushPending = null
   }
 }

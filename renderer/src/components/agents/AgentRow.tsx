@@ -1,7 +1,7 @@
 import { memo, useState } from 'react'
 import type { AgentInfo, CommandName } from '../../../../shared/ipc'
 import { errorMessage } from '../../bridge'
-import { useAgentsStore, useUiStore } from '../../stores'
+import { flushEvents, useAgentsStore, useUiStore } from '../../stores'
 import { useServices } from '../app/services'
 import { describeStatus, dotClass, isAlive } from './describe-status'
 
@@ -19,6 +19,7 @@ export const AgentRow = memo(function AgentRow({ agent }: { agent: AgentInfo }) 
     try {
       const result = await bridge.invoke(command, { name: agent.name })
       if (command === 'agents.start' && 'name' in result) {
+        flushEvents()
         useAgentsStore.getState().upsert(result)
         select(agent.name)
       }

@@ -7,7 +7,7 @@
 import { useEffect, useMemo, useRef, useState, type FormEvent, type ReactElement } from 'react'
 import { parseRequest, type CommandRequest, type FolderInfo } from '../../../../shared/ipc'
 import { BridgeError, errorMessage } from '../../bridge'
-import { useAgentsStore, useSettingsStore, useUiStore } from '../../stores'
+import { flushEvents, useAgentsStore, useSettingsStore, useUiStore } from '../../stores'
 import { useServices } from '../app/services'
 import { Modal } from '../dialogs/Modal'
 import { parseArgs } from './parse-args'
@@ -175,6 +175,8 @@ export function SpawnDialog() {
     setError(null)
     try {
       const agent = await bridge.invoke('agents.spawn', request)
+      // The events sent while it spawned (without its worktree) must not land after this.
+      flushEvents()
       useAgentsStore.getState().upsert(agent)
       useUiStore.getState().select(agent.name)
       close()

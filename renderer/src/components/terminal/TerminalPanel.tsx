@@ -43,8 +43,12 @@ export function TerminalPanel() {
       </div>
       {current && (
         <div className="terminal-caption">
-          <span className="mono">{[current.command, ...current.args].join(' ')}</span>
-          <span className="muted">{current.cwd}</span>
+          <span className="mono caption-clip" title={[current.command, ...current.args].join(' ')}>
+            {[current.command, ...current.args].join(' ')}
+          </span>
+          <span className="muted caption-clip" title={current.cwd}>
+            {current.cwd}
+          </span>
           <span className={`agent-status status-${current.status}`}>{describeStatus(current)}</span>
           {current.worktree && (
             <span className="mono muted" title={`own worktree: ${current.worktree.path}`}>
