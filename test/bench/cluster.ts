@@ -20,7 +20,8 @@
  * BENCH_CLUSTER_CONCURRENCY, BENCH_CLUSTER_KILL_AT, BENCH_CLUSTER_RESTART_AT,
  * BENCH_CLUSTER_REDRIVE_MS (load phase; default: the engine's own), BENCH_CLUSTER_DRAIN_MS,
  * BENCH_CLUSTER_REGISTER_TIMEOUT_MS (the LoadNodes' agent.register bound, default 30 s like the broker),
- * BENCH_CLUSTER_PUSH_SENDS, BENCH_CLUSTER_SKIP_PUSH=1 / BENCH_CLUSTER_SKIP_LOAD=1.
+ * BENCH_CLUSTER_PUSH_SENDS, BENCH_CLUSTER_SKIP_PUSH=1 / BENCH_CLUSTER_SKIP_LOAD=1,
+ * BENCH_CLUSTER_CPU_PROF=<dir> (each instance writes a CPU profile there when it stops).
  */
 import { Agent, request } from 'node:http'
 import { loadavg } from 'node:os'
@@ -412,7 +413,11 @@ async function benchLoad(pgc: PostgresCluster, cfg: ClusterConfig['load'], log: 
   const databaseUrl = await pgc.createDatabase({ prefix: 'bench_load' })
   const cluster = await startEngineCluster({
     instances: cfg.instances, databaseUrl,
-    env: cfg.redriveMs === undefined ? {} : { RELAY_REDRIVE_MS: String(cfg.redriveMs) },
+    env: {
+      ...(cfg.redriveMs === undefined ? {} : { RELAY_REDRIVE_MS: String(cfg.redriveMs) }),
+      // A folder: each instance writes a .cpuprofile there when it stops (test/engine/fixtures/cluster-instance.ts).
+      ...(process.env.BENCH_CLUSTER_CPU_PROF ? { RELAY_CPU_PROF: process.env.BENCH_CLUSTER_CPU_PROF } : {}),
+    },
   })
   try {
     let nodes: LoadNode[] = []
