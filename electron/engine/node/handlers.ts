@@ -275,8 +275,20 @@ async function finishAgentBinding(ctx: EngineContext, conn: NodeConnection, agen
   // A (re-)registered agent may be a respawn whose cursor the broker dropped.
   conn.cursorShown.delete(agent.name)
   // Reply first, then mail: ws ordering guarantees the broker knows the agent.
-  conn.readyAgents.add(agent.id)
-  await ctx.router.pump(conn, agent.id, true)
+  if (!conn.cursorAware) {
+    conn.readyAgents.add(agent.id)
+    await ctx.router.pump(conn, agent.id, true)
+    return
+  }
+  // A cursor-aware broker gets its mail only once the agent is ready here, so the replay can
+  // wait behind the frames already queued: a broker that registers its agents after a
+  // fail-over hears every reply first, instead of each waiting for the replays before it
+  // (under load, seconds each, against the broker's 30 s bound).
+  void conn.serialize(async () => {
+    if (!conn.open) return
+    conn.readyAgents.add(agent.id)
+    await ctx.router.pump(conn, agent.id, true)
+  })
 }
 
 async function onAgentRecover(ctx: EngineContext, conn: NodeConnection, f: AgentRecoverFrame): Promise<void> {
