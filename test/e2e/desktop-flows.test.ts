@@ -49,13 +49,21 @@ async function rows(p: Page, name: string): Promise<string[]> {
 }
 const poll = (fn: () => Promise<unknown>, timeout = 15_000) => expect.poll(fn, { timeout, interval: 100 })
 
+/** The spawn dialog has asked the host about the folder (the worktree line below it settles). */
+async function folderChecked(p: Page) {
+  await p.waitForSelector('[data-testid="spawn-worktree"][aria-busy="false"]')
+}
+
 async function spawnFromDialog(p: Page, fields: { command: string; name: string; args?: string; cwd?: string; channels?: string; restart?: boolean }) {
   await p.click('[data-testid="spawn-open"]')
   await p.waitForSelector('[data-testid="spawn-dialog"]')
   await p.fill('[data-testid="spawn-command"]', fields.command)
   await p.fill('[data-testid="spawn-name"]', fields.name)
   if (fields.args) await p.fill('[data-testid="spawn-args"]', fields.args)
-  if (fields.cwd) await p.fill('[data-testid="spawn-cwd"]', fields.cwd)
+  if (fields.cwd) {
+    await p.fill('[data-testid="spawn-cwd"]', fields.cwd)
+    await folderChecked(p)
+  }
   if (fields.channels) await p.fill('[data-testid="spawn-channels"]', fields.channels)
   if (fields.restart === false) await p.uncheck('[data-testid="spawn-restart"]')
 }
@@ -75,6 +83,7 @@ describe('desktop flows in Chromium', () => {
     await page.fill('[data-testid="spawn-command"]', 'bash')
     await page.fill('[data-testid="spawn-name"]', 'sh1')
     await page.fill('[data-testid="spawn-cwd"]', '/no/such/folder')
+    await folderChecked(page)
     await page.click('[data-testid="spawn-submit"]')
     expect(await page.textContent('[data-testid="spawn-error-cwd"]')).toBe('working directory does not exist: /no/such/folder')
 
@@ -87,6 +96,7 @@ describe('desktop flows in Chromium', () => {
     await page.fill('[data-testid="spawn-cwd"]', '/tmp')
     await page.fill('[data-testid="spawn-args"]', '--norc --noprofile')
     await page.fill('[data-testid="spawn-channels"]', '#team')
+    await folderChecked(page)
     await page.click('[data-testid="spawn-submit"]')
     await page.waitForSelector('[data-testid="spawn-dialog"]', { state: 'detached' })
     await page.waitForSelector('[data-testid="agent-row-sh1"][data-status="running"]', { timeout: 20_000 })

@@ -3,6 +3,7 @@
  * token gets a plain HTTP 401 (the broker re-mints its token on 401).
  */
 import type { IncomingMessage, Server } from 'node:http'
+import { performance } from 'node:perf_hooks'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -14,6 +15,14 @@ import { NodeConnection } from './connection'
 import { handleFrame } from './handlers'
 
 export const NODE_WS_PATH = '/v1/node/ws'
+
+/** A node frame that took longer than this from arrival to handled is logged (ms). */
+export const SLOW_FRAME_MS = 1000
+
+/** The `type` of a frame for a log line, without parsing more than needed. */
+function frameType(text: string): string {
+  return /"type"\s*:\s*"([\w.]{1,40})"/.exec(text.slice(0, 200))?.[1] ?? 'unknown'
+}
 export const USER_WS_PATH = '/v1/user/ws'
 
 function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
@@ -91,7 +100,16 @@ export function attachNodeSocket(server: Server, ctx: EngineContext): NodeSocket
       // Binary frames are not part of the wire; they fall through to invalid_message.
       const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
       const text = isBinary ? '' : buf.toString('utf8')
-      void conn.serialize(() => handleFrame(ctx, conn, text))
+      const queuedAt = performance.now()
+      void conn.serialize(async () => {
+        const startedAt = performance.now()
+        await handleFrame(ctx, conn, text)
+        const ran = performance.now() - startedAt
+        // A frame that waited or ran this long holds up the node (acks, registers): say so, with where the time went.
+        if (startedAt - queuedAt + ran > SLOW_FRAME_MS) {
+          ctx.log('warn', 'slow node frame', { node_id: node.id, type: frameType(text), waited_ms: Math.round(startedAt - queuedAt), ran_ms: Math.round(ran) })
+        }
+      })
     })
     ws.on('close', (code, reason) => {
       // Only the node's current socket takes it offline; a superseded one just goes away.
