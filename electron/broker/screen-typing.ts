@@ -79,13 +79,27 @@ const RECENT_TURN_MS = 30_000
 
 export class ScreenTypist {
   private lastSubmitAt = -Infinity
+  /**
+   * The last message counted as submitted. "Busy" right after typing or Enter proves it only
+   * if the turn is ours: a turn still running (opencode between two steps) shows busy too, and
+   * opencode keeps text typed during a turn in its input and ignores the Enter. The text then
+   * sits in the prompt after that turn, unsent. Seen there later (and not typed by the user),
+   * it is ours to submit (see submitLeftover).
+   */
+  private unconfirmed: { text: string; enters: number; lastEnterAt: number } | undefined
+  /** Bumped per message typed: a leftover watch of an earlier message stops. */
+  private generation = 0
 
   constructor(private readonly d: ScreenTypistDeps) {}
 
   /** Type one message into a CLI whose screen we read; resolves once it was submitted. */
   async type(job: InjectionJob): Promise<Verification> {
+    const gen = ++this.generation
     const verification = await this.typeOnce(job)
     this.lastSubmitAt = this.d.now()
+    this.unconfirmed = { text: job.text, enters: 0, lastEnterAt: this.lastSubmitAt }
+    // Also when no message follows it: watch until the turn ends, and submit it if it was kept.
+    void this.settleLeftover(gen).catch(() => undefined)
     return verification
   }
 
@@ -110,7 +124,8 @@ export class ScreenTypist {
           continue
         }
         if (took.state === 'busy') {
-          // Submitted by the text itself (a newline the CLI took as Enter): no Enter now.
+          // Submitted by the text itself (a newline the CLI took as Enter): no Enter now. Or a
+          // turn that was still running: then the text may be left in the input (unconfirmed).
           job.onTyped?.({ preKeys: paste ? 'bracketed paste' : '', text: job.text, submit: '' })
           return 'submitted'
         }
@@ -179,6 +194,53 @@ export class ScreenTypist {
     }
   }
 
+  /**
+   * The prompt holds our last unconfirmed message (it was typed during a turn and kept, not
+   * sent): press Enter for it, at most maxEnterRetries + 1 times, spaced by submitTimeoutMs.
+   * True when an Enter was pressed.
+   */
+  private submitLeftover(r: ScreenReading): boolean {
+    const u = this.unconfirmed
+    if (!u || !r.input) return false
+    const norm = (x: string) => x.replace(/\s+/g, ' ').trim()
+    const shown = norm(r.input)
+    const ours = norm(u.text)
+    // The prompt may show the start of a long message, or wrap it: compare what is shown.
+    if (shown.length < Math.min(8, ours.length) || !ours.startsWith(shown.slice(0, 200))) return false
+    const now = this.d.now()
+    if (u.enters > this.d.typing.maxEnterRetries || now - u.lastEnterAt < this.d.typing.submitTimeoutMs) return false
+    u.enters++
+    u.lastEnterAt = now
+    this.d.target.write('\r')
+    this.d.onAutoEnter?.(u.enters)
+    this.lastSubmitAt = now
+    return true
+  }
+
+  /**
+   * After a message counted as submitted: until the CLI shows an idle prompt (or another
+   * message is being typed, or LEFTOVER_WATCH_MS passed), submit it if the prompt turns out to
+   * hold it unsent.
+   */
+  private async settleLeftover(gen: number): Promise<void> {
+    const screen = this.d.screen
+    const deadline = this.d.now() + LEFTOVER_WATCH_MS
+    while (gen === this.generation && this.d.now() < deadline) {
+      if (!this.d.target.alive || this.d.isClosed()) return
+      const r = await screen.read()
+      if (gen !== this.generation) return
+      if (r.state === 'idle' && this.d.now() - this.lastSubmitAt > this.d.typing.idleSettleMs) return
+      if (r.state === 'typing' && this.d.now() - this.d.target.lastUserInputAt >= this.d.userHoldMs) {
+        const pressed = this.submitLeftover(r)
+        if (!pressed && (this.unconfirmed?.enters ?? 0) > this.d.typing.maxEnterRetries) return
+      }
+      const before = this.d.now()
+      await screen.nextChange(Math.min(1000, Math.max(1, deadline - this.d.now())))
+      // A closed screen answers at once: never spin on it (a microtask loop starves the exit that ends it).
+      if (this.d.now() - before < 1) await delay(50)
+    }
+  }
+
   /** The first reading that matches within `ms`, or undefined. */
   private async waitForScreen(screen: ScreenWatch, pred: (r: ScreenReading) => boolean, ms: number): Promise<ScreenReading | undefined> {
     const deadline = this.d.now() + ms
@@ -223,6 +285,11 @@ export class ScreenTypist {
       }
       // Text in the prompt that the user typed a moment ago is theirs to finish.
       const userTyping = r.state === 'typing' && this.d.now() - this.d.target.lastUserInputAt < this.d.userHoldMs
+      if (r.state === 'typing' && !userTyping && this.submitLeftover(r)) {
+        job.onQueued?.('the agent kept the previous message in its prompt; submitting it first')
+        await screen.nextChange(this.d.typing.submitTimeoutMs)
+        continue
+      }
       const reason = userTyping ? 'waiting for you to finish typing' : waitReason(r)
       if (announced !== reason) {
         announced = reason
@@ -234,6 +301,9 @@ export class ScreenTypist {
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** How long after a message the typist watches for it being left unsent in the prompt (ms). */
+const LEFTOVER_WATCH_MS = 120_000
 
 /** Why a message waits, for the feed. */
 export function waitReason(r: ScreenReading): string {

@@ -134,6 +134,20 @@ describe('screen-paced injection into a TUI (real PTY)', () => {
     ])
   })
 
+  it('a message typed into a turn that was still running, kept in the prompt unsent, is submitted before the next one (opencode)', async () => {
+    // Types during the idle blink between the two steps of a turn (settle shorter than the
+    // blink); the second step starts before Enter, which is then ignored, and the text stays.
+    const f = startFake({ FAKE_TUI_BUSY_MS: '300', FAKE_TUI_BLINK_MS: '200', FAKE_TUI_KEEP_WHILE_BUSY: '1' }, { idleSettleMs: 20, enterGapMs: 250 })
+    await waitFor(async () => (await f.screen.read()).state === 'idle', 'the idle prompt')
+    const steps: string[] = []
+    await expect(f.injector.inject(job('first', steps))).resolves.toBe('submitted')
+    await expect(f.injector.inject(job('second', steps))).resolves.toBe('submitted')
+    await expect(f.injector.inject(job('third', steps))).resolves.toBe('submitted')
+    await waitFor(() => f.submitted().length === 3, `three submits (got ${JSON.stringify(f.submitted())}; steps ${JSON.stringify(steps)})`, 10_000)
+    expect(f.submitted()).toEqual(['first', 'second', 'third'])
+    expect(steps).toContain('queued: the agent kept the previous message in its prompt; submitting it first')
+  })
+
   it('never types into a dialog: the message waits until the user answered it', async () => {
     const f = startFake({ FAKE_TUI_DIALOG: '1' })
     await waitFor(async () => (await f.screen.read()).state === 'dialog', 'the dialog')
