@@ -238,8 +238,24 @@ describe.skipIf(!pgAvailability.ok)(`engine cluster on PostgreSQL${pgNote}`, () 
       await broker.spawn({ name: 'catty', command: 'cat', cwd: '/tmp' })
       const bob = await api.ensureAgent(ws.api_key, 'bob')
       const acked = () => events.filter((e) => e.type === 'delivery' && e.step.state === 'acked').length
+      // As a client of a team engine should: a POST whose connection died with its instance is
+      // sent again (through the balancer, to a live one) with the same Idempotency-Key, so it
+      // is never posted twice.
       const send = async (from: number, to: number) => {
-        for (let i = from; i < to; i++) await api.sendDm(bob.token, { to: 'catty', text: `fo-${i}-x` })
+        for (let i = from; i < to; i++) {
+          for (let attempt = 1; ; attempt++) {
+            const res = await fetch(`${lb.url}/v1/dm`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${bob.token}`, 'content-type': 'application/json', 'idempotency-key': `fo-${i}` },
+              body: JSON.stringify({ to: 'catty', text: `fo-${i}-x` }),
+            }).catch((err: unknown) => err as Error)
+            if (!(res instanceof Error) && res.status < 500) {
+              expect([200, 201]).toContain(res.status) // 200: a retry the engine had already committed
+              break
+            }
+            if (attempt >= 5) throw new Error(`fo-${i} not posted: ${res instanceof Error ? res.message : res.status}`)
+          }
+        }
       }
       await send(0, 10)
       await waitFor(() => acked() === 10, 10_000, '10 typed and acked before the fault')
