@@ -27,6 +27,7 @@ import { randomBytes } from 'node:crypto'
 import { Agent, request } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { EngineCluster } from './engine-cluster'
+import { percentile as percentileOf } from '../bench/stats'
 import { LoadNode, type LoadNodeOptions, type TypedMessage } from './load-node'
 
 export interface LoadFault {
@@ -143,9 +144,9 @@ export function killAndRestart(
   ]
 }
 
+/** `p` as a fraction (0.5, 0.99); 0 for no samples. */
 function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] as number
+  return sorted.length === 0 ? 0 : percentileOf(sorted, p * 100)
 }
 
 /** JSON over node:http; rejects on connection errors and after `timeoutMs`. */

@@ -10,7 +10,7 @@ import { DELIVERY_STATUSES, optStr, sqliteRows } from './rows'
 import { cachedStatement } from './statements'
 import { deliveryId, newId } from '../ids'
 import type {
-  AgentRow, ConversationRow, DeliveryFailureRow, DeliveryRow, InboxRow, InjectionMode, MailBatch, MailBatchResult, MailItem,
+  FanOut, MessageInsert, AgentRow, ConversationRow, DeliveryFailureRow, DeliveryRow, InboxRow, InjectionMode, MailBatch, MailBatchResult, MailItem,
   MailStore, MessageRow, PostChannelInput, PostChannelResult, PostConversationInput, PostDmInput, PostDmResult, PostInput,
   PostOutcome, SearchQuery,
 } from './types'
@@ -25,15 +25,6 @@ export function ftsQuery(q: string): string | undefined {
   return terms.slice(0, 16).map((t) => `"${t}"`).join(' ')
 }
 
-interface MessageInsert {
-  id: string; workspaceId: string; agentId: string; channelId: string | null; conversationId: string | null
-  text: string; mode: InjectionMode; attachments: unknown[]; threadId: string | null; createdAt: number
-}
-
-interface FanOut {
-  workspaceId: string; from: AgentRow; message: MessageRow; recipients: Array<{ id: string; name: string }>
-  now: number; ttlMs: number; maxInFlight: number
-}
 
 export class SqliteMail implements MailStore {
   /** Messages written in the current transaction, FTS-indexed at its end (see `writing`). */

@@ -349,6 +349,18 @@ export interface MailItem {
   conversationKind: 'dm' | 'group' | null
 }
 
+/** What both stores write for a message row (internal to the stores). */
+export interface MessageInsert {
+  id: string; workspaceId: string; agentId: string; channelId: string | null; conversationId: string | null
+  text: string; mode: InjectionMode; attachments: unknown[]; threadId: string | null; createdAt: number
+}
+
+/** One post's fan-out to its recipients' mailboxes (internal to the stores). */
+export interface FanOut {
+  workspaceId: string; from: AgentRow; message: MessageRow; recipients: Array<{ id: string; name: string }>
+  now: number; ttlMs: number; maxInFlight: number
+}
+
 export interface MailStore {
   postDm(input: PostDmInput): PostDmResult
   postChannelMessage(input: PostChannelInput): PostChannelResult

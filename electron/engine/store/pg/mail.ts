@@ -20,7 +20,7 @@ import type { Pool, PoolClient } from 'pg'
 import type { DeliveryStatus } from '../../../../shared/wire'
 import { deliveryId, newId } from '../../ids'
 import type {
-  AgentRow, AsyncMailStore, ConversationRow, DeliveryFailureRow, DeliveryRow, InboxRow, InjectionMode, MailBatch, MailBatchResult,
+  AgentRow, AsyncMailStore, FanOut, MessageInsert, ConversationRow, DeliveryFailureRow, DeliveryRow, InboxRow, InjectionMode, MailBatch, MailBatchResult,
   MailItem, MessageRow, PostChannelInput, PostChannelResult, PostConversationInput, PostDmInput, PostDmResult, PostInput, PostOutcome,
   SearchQuery,
 } from '../types'
@@ -38,15 +38,6 @@ export function searchTerms(q: string): string[] {
   return (q.match(/[\p{L}\p{N}_]+/gu) ?? []).slice(0, 16).map((t) => t.replace(/_+/g, ' ').trim()).filter((t) => t !== '')
 }
 
-interface MessageInsert {
-  id: string; workspaceId: string; agentId: string; channelId: string | null; conversationId: string | null
-  text: string; mode: InjectionMode; attachments: unknown[]; threadId: string | null; createdAt: number
-}
-
-interface FanOut {
-  workspaceId: string; from: AgentRow; message: MessageRow; recipients: Array<{ id: string; name: string }>
-  now: number; ttlMs: number; maxInFlight: number
-}
 
 /** Byte order of UTF-8 strings: SQLite's BINARY collation and PostgreSQL's "C". */
 const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
