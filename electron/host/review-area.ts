@@ -11,7 +11,7 @@ import type {
   AgentDiffInfo, AgentWorktreeInfo, CommandResult, FeedMessage, FolderInfo, ParsedRequest, WorktreeStatusInfo,
 } from '../../shared/ipc'
 import {
-  agentDiff, createAgentWorktree, defaultWorktreeRoot, describeStatus, inspectFolder, removeAgentWorktree, suggestBranchName,
+  agentDiff, commitsSince, createAgentWorktree, defaultWorktreeRoot, describeStatus, inspectFolder, removeAgentWorktree, suggestBranchName,
   watchWorktree, worktreeStatus, WorktreeError, type WorktreeWatcher,
 } from './worktrees'
 
@@ -97,11 +97,12 @@ export class ReviewArea {
   async status(name: string): Promise<WorktreeStatusInfo> {
     const wt = this.requireWorktree(name)
     const st = await mapped(() => worktreeStatus(wt.path))
-    const diff = await agentDiff(wt.path, wt.baseCommit, { maxTotalLines: 1 }).catch(() => undefined)
+    // A count, not a diff: the stop dialog only says how many commits the branch has.
+    const commits = await commitsSince(wt.path, wt.baseCommit)
     return {
       clean: st.clean, staged: st.staged, unstaged: st.unstaged, untracked: st.untracked,
       files: st.entries.slice(0, MAX_STATUS_FILES).map((e) => e.path),
-      commits: diff?.commits ?? null,
+      commits,
     }
   }
 

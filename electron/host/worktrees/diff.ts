@@ -247,6 +247,14 @@ export class UnifiedDiffParser {
   }
 }
 
+/** Commits on the worktree's HEAD since `base`; null if git cannot count them. */
+export async function commitsSince(worktreePath: string, base: string): Promise<number | null> {
+  if (base.startsWith('-')) return null
+  return git(['rev-list', '--count', `${base}..HEAD`], { cwd: worktreePath })
+    .then((s) => Number(s.trim()))
+    .catch(() => null)
+}
+
 /**
  * The changes in a worktree against `baseCommit`: everything committed since, staged,
  * unstaged, and untracked files (ignored files excepted). Reads the repository only.
@@ -314,9 +322,7 @@ export async function agentDiff(worktreePath: string, baseCommit: string, opts: 
       additions += f.additions
       deletions += f.deletions
     }
-    const commits = await git(['rev-list', '--count', `${base}..HEAD`], { cwd })
-      .then((s) => Number(s.trim()))
-      .catch(() => null)
+    const commits = await commitsSince(cwd, base)
     return { baseCommit: base, commits, files: parser.files, additions, deletions, truncated: parser.files.some((f) => f.truncated) }
   } catch (e) {
     throw gitFailure(e, `could not diff ${worktreePath}`)

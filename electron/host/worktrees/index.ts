@@ -17,6 +17,6 @@ export {
   type RemoveResult,
   type WorktreeWarning,
 } from './worktrees'
-export { agentDiff, UnifiedDiffParser, unquoteGitPath, type AgentDiff, type DiffHunk, type DiffLine, type DiffOptions, type FileDiff, type FileStatus } from './diff'
+export { agentDiff, commitsSince, UnifiedDiffParser, unquoteGitPath, type AgentDiff, type DiffHunk, type DiffLine, type DiffOptions, type FileDiff, type FileStatus } from './diff'
 export { watchWorktree, type ChangeListener, type WatchOptions, type WorktreeWatcher } from './watch'
 export * from './schema'
